@@ -4,6 +4,7 @@
 # test_*; a module-level dict CASES maps a test name to the list of arguments it
 # is called with once each (conftest.py gives pytest the same parametrization).
 # Usage: micropython -X heapsize=96K mprun.py test_message [test_sdp ...]
+# (tools/run_micropython_tests.py runs it from .mpy files: micropython -c "import mprun" NAME)
 import gc
 import sys
 
@@ -12,7 +13,29 @@ sys.path.append(_here)
 sys.path.append(_here + "/../firmware")
 
 
+# Loading modules and running tests leaves the heap in small pieces (MicroPython's GC does
+# not compact). A block held while modules load and between tests, and released for each
+# test, gives every test one large contiguous region, as main.py does for its buffers.
+_reserve = [None]
+
+
+def _hold():
+    gc.collect()
+    for size in (32768, 24576, 16384, 8192, 4096):
+        try:
+            _reserve[0] = bytearray(size)
+            return
+        except MemoryError:
+            pass
+
+
+def _release():
+    _reserve[0] = None
+    gc.collect()
+
+
 def _run(fn, name, args, counts):
+    _release()
     try:
         fn(*args)
     except Exception as e:  # report every failure, keep going
@@ -21,11 +44,20 @@ def _run(fn, name, args, counts):
         sys.print_exception(e)
     else:
         counts[0] += 1
-    gc.collect()
+    _hold()
+
+
+def _import(modname):
+    _hold()
+    try:
+        return __import__(modname)
+    except MemoryError:
+        _release()  # too big to load beside the reserve: load it without
+        return __import__(modname)
 
 
 def run_module(modname, counts, only=None):
-    mod = __import__(modname)
+    mod = _import(modname)
     cases = getattr(mod, "CASES", {})
     for name in sorted(dir(mod)):
         if not name.startswith("test_") or (only and name != only):
@@ -51,4 +83,5 @@ def main(argv):
     return 1 if counts[1] else 0
 
 
-sys.exit(main(sys.argv[1:]))
+# As a script argv[0] is the script; under -c it is "-c": keep only test module names.
+sys.exit(main([a for a in sys.argv if a.rpartition("/")[2].startswith("test_")]))

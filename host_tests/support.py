@@ -1,24 +1,30 @@
 # Helpers shared by tests on both runtimes: test data lives in host_tests/data,
 # copied byte-exact from the project's external corpora.
-DATA = (__file__.rpartition("/")[0] or ".") + "/data/"
+try:
+    from os import getenv
+except ImportError:  # a MicroPython build without os.getenv
+    getenv = lambda name: None  # noqa: E731
+
+# The MicroPython runner imports this module from build/ and says where the data is.
+DATA = getenv("MPSIP_DATA") or (__file__.rpartition("/")[0] or ".") + "/data/"
 
 
 def read_data(name):
+    # One allocation of the exact size: read() growing its buffer fragments a small heap.
+    import os
+
+    buf = bytearray(os.stat(DATA + name)[6])
     with open(DATA + name, "rb") as f:
-        return f.read()
+        f.readinto(buf)
+    return bytes(buf)
 
 
 def read_tsv(name):
     """Rows of a tab-separated index, header row skipped, as lists of str."""
     rows = []
-    with open(DATA + name) as f:
-        first = True
-        for line in f:
-            line = line.rstrip("\r\n")
-            if first or not line:
-                first = False
-                continue
-            rows.append(line.split("\t"))
+    for line in read_data(name).decode().split("\n")[1:]:
+        if line.strip():
+            rows.append(line.rstrip("\r").split("\t"))
     return rows
 
 

