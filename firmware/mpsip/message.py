@@ -426,6 +426,10 @@ def parse(data, strict=False):
         text = head.decode()
     except UnicodeError:
         raise SipParseError(400, "header section is not UTF-8") from None
+    # A lone CR or LF inside a line would survive into a value and break re-serialization.
+    crlf = text.count("\r\n")
+    if text.count("\r") != crlf or (sep == "\r\n" and text.count("\n") != crlf):
+        raise SipParseError(400, "bare CR or LF in the header section")
     tlen = len(text)
     eol = text.find(sep)
     if eol < 0:
@@ -484,15 +488,12 @@ def parse(data, strict=False):
             continue
         colon = text.find(":", pos, eol)
         if colon <= pos:
-            if c == "\r":  # an empty line in a bare-LF message
-                pos = eol + step
-                continue
             raise SipParseError(400, "header line without name or colon")
         name = text[pos:colon]
         key = keys.get(name)
         if key is None:
             name = name.rstrip()
-            if " " in name or "\t" in name:
+            if not is_token(name):
                 raise SipParseError(400, "bad header name")
             key = canonical(name)
         vs = colon + 1
