@@ -55,7 +55,9 @@ test: $(STAMP) peers lint mpy
 	exit $$rc
 
 bench: $(STAMP)
+	@mkdir -p build
 	$(PY) tools/bench.py
+	$(PY) tools/bench_auth_sdp.py
 
 run:
 	@echo "make run (the host demo) arrives with the intercom application (issue 5)."; exit 2
