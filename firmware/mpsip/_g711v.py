@@ -1,0 +1,328 @@
+# Viper kernels for g711.py and dsp.py, imported only on MicroPython (the ptr
+# annotations do not exist elsewhere). Each one is the twin of a plain-Python
+# kernel with the same name ending in _py and must produce identical bytes.
+# Loads through ptr16/ptr32 are unsigned, so signed values are fixed up by hand;
+# all arithmetic stays within 32 bits (see the overflow note in dsp.py).
+import micropython
+
+try:
+    from micropython import const
+except ImportError:  # pragma: no cover - this module is MicroPython only
+
+    def const(x):
+        return x
+
+
+_C1 = const(10428)
+_C2 = const(-2923)
+_C3 = const(1259)
+_C4 = const(-572)
+
+
+@micropython.viper
+def enc_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, r: int, k: int):
+    for i in range(n):
+        x = int(src[i])
+        if x & 0x8000:
+            dst[i] = tab[((x ^ 0xFFFF) + r) >> k]
+        else:
+            dst[i] = tab[(x + r) >> k] | 0x80
+
+
+@micropython.viper
+def dec_v(src: ptr8, n: int, dst: ptr16, tab: ptr16):
+    for i in range(n):
+        dst[i] = tab[src[i]]
+
+
+@micropython.viper
+def copy_v(dst: ptr8, doff: int, src: ptr8, soff: int, n: int):
+    for i in range(n):
+        dst[doff + i] = src[soff + i]
+
+
+@micropython.viper
+def fill_v(dst: ptr8, off: int, n: int, value: int):
+    for i in range(n):
+        dst[off + i] = value
+
+
+@micropython.viper
+def mic16_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32):
+    r = int(prm[0])
+    k = int(prm[1])
+    g = int(prm[3])
+    for i in range(n):
+        x = (int(src[i]) ^ 0x8000) - 0x8000
+        v = (x * g) >> 8
+        if v > 32767:
+            v = 32767
+        elif v < -32768:
+            v = -32768
+        if v < 0:
+            dst[i] = tab[(r - 1 - v) >> k]
+        else:
+            dst[i] = tab[(v + r) >> k] | 0x80
+
+
+@micropython.viper
+def mic32_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32):
+    r = int(prm[0])
+    k = int(prm[1])
+    s = int(prm[2])
+    a = 16 - s
+    g = int(prm[3])
+    for i in range(n):
+        # (hi << 16 | lo) >> s without 32-bit sign trouble on 64-bit hosts
+        h = (int(src[2 * i + 1]) ^ 0x8000) - 0x8000
+        x = (h << a) + (int(src[2 * i]) >> s)
+        if x > 32767:
+            x = 32767
+        elif x < -32768:
+            x = -32768
+        v = (x * g) >> 8
+        if v > 32767:
+            v = 32767
+        elif v < -32768:
+            v = -32768
+        if v < 0:
+            dst[i] = tab[(r - 1 - v) >> k]
+        else:
+            dst[i] = tab[(v + r) >> k] | 0x80
+
+
+@micropython.viper
+def mic16d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
+    # two outputs per pass (n is even): the delay lines shift by two, half the moves
+    r = int(prm[0])
+    k = int(prm[1])
+    g = int(prm[3])
+    e0 = (int(st[0]) ^ 0x8000) - 0x8000
+    e1 = (int(st[1]) ^ 0x8000) - 0x8000
+    e2 = (int(st[2]) ^ 0x8000) - 0x8000
+    e3 = (int(st[3]) ^ 0x8000) - 0x8000
+    e4 = (int(st[4]) ^ 0x8000) - 0x8000
+    e5 = (int(st[5]) ^ 0x8000) - 0x8000
+    e6 = (int(st[6]) ^ 0x8000) - 0x8000
+    e7 = (int(st[7]) ^ 0x8000) - 0x8000
+    o0 = (int(st[8]) ^ 0x8000) - 0x8000
+    o1 = (int(st[9]) ^ 0x8000) - 0x8000
+    o2 = (int(st[10]) ^ 0x8000) - 0x8000
+    o3 = (int(st[11]) ^ 0x8000) - 0x8000
+    i = 0
+    while i < n:
+        j = 2 * i
+        xa = (int(src[j + 0]) ^ 0x8000) - 0x8000
+        xb = (int(src[j + 1]) ^ 0x8000) - 0x8000
+        xc = (int(src[j + 2]) ^ 0x8000) - 0x8000
+        xd = (int(src[j + 3]) ^ 0x8000) - 0x8000
+        # output i: even taps over (xb, e0..e6), centre o2
+        v = (16384 * o2 + _C1 * (e2 + e3) + _C2 * (e1 + e4) + _C3 * (e0 + e5) + _C4 * (xb + e6) + 16384) >> 15
+        v = (v * g) >> 8
+        if v > 32767:
+            v = 32767
+        elif v < -32768:
+            v = -32768
+        if v < 0:
+            dst[i] = tab[(r - 1 - v) >> k]
+        else:
+            dst[i] = tab[(v + r) >> k] | 0x80
+        # output i + 1: even taps over (xd, xb, e0..e5), centre o1
+        v = (16384 * o1 + _C1 * (e1 + e2) + _C2 * (e0 + e3) + _C3 * (xb + e4) + _C4 * (xd + e5) + 16384) >> 15
+        v = (v * g) >> 8
+        if v > 32767:
+            v = 32767
+        elif v < -32768:
+            v = -32768
+        if v < 0:
+            dst[i + 1] = tab[(r - 1 - v) >> k]
+        else:
+            dst[i + 1] = tab[(v + r) >> k] | 0x80
+        e7 = e5
+        e6 = e4
+        e5 = e3
+        e4 = e2
+        e3 = e1
+        e2 = e0
+        e1 = xb
+        e0 = xd
+        o3 = o1
+        o2 = o0
+        o1 = xa
+        o0 = xc
+        i += 2
+    st[0] = e0
+    st[1] = e1
+    st[2] = e2
+    st[3] = e3
+    st[4] = e4
+    st[5] = e5
+    st[6] = e6
+    st[7] = e7
+    st[8] = o0
+    st[9] = o1
+    st[10] = o2
+    st[11] = o3
+
+
+@micropython.viper
+def mic32d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
+    # two outputs per pass (n is even): the delay lines shift by two, half the moves
+    r = int(prm[0])
+    k = int(prm[1])
+    s = int(prm[2])
+    a = 16 - s
+    g = int(prm[3])
+    e0 = (int(st[0]) ^ 0x8000) - 0x8000
+    e1 = (int(st[1]) ^ 0x8000) - 0x8000
+    e2 = (int(st[2]) ^ 0x8000) - 0x8000
+    e3 = (int(st[3]) ^ 0x8000) - 0x8000
+    e4 = (int(st[4]) ^ 0x8000) - 0x8000
+    e5 = (int(st[5]) ^ 0x8000) - 0x8000
+    e6 = (int(st[6]) ^ 0x8000) - 0x8000
+    e7 = (int(st[7]) ^ 0x8000) - 0x8000
+    o0 = (int(st[8]) ^ 0x8000) - 0x8000
+    o1 = (int(st[9]) ^ 0x8000) - 0x8000
+    o2 = (int(st[10]) ^ 0x8000) - 0x8000
+    o3 = (int(st[11]) ^ 0x8000) - 0x8000
+    i = 0
+    while i < n:
+        j = 4 * i
+        h = (int(src[j + 1]) ^ 0x8000) - 0x8000
+        xa = (h << a) + (int(src[j + 0]) >> s)
+        if xa > 32767:
+            xa = 32767
+        elif xa < -32768:
+            xa = -32768
+        h = (int(src[j + 3]) ^ 0x8000) - 0x8000
+        xb = (h << a) + (int(src[j + 2]) >> s)
+        if xb > 32767:
+            xb = 32767
+        elif xb < -32768:
+            xb = -32768
+        h = (int(src[j + 5]) ^ 0x8000) - 0x8000
+        xc = (h << a) + (int(src[j + 4]) >> s)
+        if xc > 32767:
+            xc = 32767
+        elif xc < -32768:
+            xc = -32768
+        h = (int(src[j + 7]) ^ 0x8000) - 0x8000
+        xd = (h << a) + (int(src[j + 6]) >> s)
+        if xd > 32767:
+            xd = 32767
+        elif xd < -32768:
+            xd = -32768
+        # output i: even taps over (xb, e0..e6), centre o2
+        v = (16384 * o2 + _C1 * (e2 + e3) + _C2 * (e1 + e4) + _C3 * (e0 + e5) + _C4 * (xb + e6) + 16384) >> 15
+        v = (v * g) >> 8
+        if v > 32767:
+            v = 32767
+        elif v < -32768:
+            v = -32768
+        if v < 0:
+            dst[i] = tab[(r - 1 - v) >> k]
+        else:
+            dst[i] = tab[(v + r) >> k] | 0x80
+        # output i + 1: even taps over (xd, xb, e0..e5), centre o1
+        v = (16384 * o1 + _C1 * (e1 + e2) + _C2 * (e0 + e3) + _C3 * (xb + e4) + _C4 * (xd + e5) + 16384) >> 15
+        v = (v * g) >> 8
+        if v > 32767:
+            v = 32767
+        elif v < -32768:
+            v = -32768
+        if v < 0:
+            dst[i + 1] = tab[(r - 1 - v) >> k]
+        else:
+            dst[i + 1] = tab[(v + r) >> k] | 0x80
+        e7 = e5
+        e6 = e4
+        e5 = e3
+        e4 = e2
+        e3 = e1
+        e2 = e0
+        e1 = xb
+        e0 = xd
+        o3 = o1
+        o2 = o0
+        o1 = xa
+        o0 = xc
+        i += 2
+    st[0] = e0
+    st[1] = e1
+    st[2] = e2
+    st[3] = e3
+    st[4] = e4
+    st[5] = e5
+    st[6] = e6
+    st[7] = e7
+    st[8] = o0
+    st[9] = o1
+    st[10] = o2
+    st[11] = o3
+
+
+@micropython.viper
+def spk_v(src: ptr8, n: int, dst: ptr16, tab: ptr16, vol: int):
+    for i in range(n):
+        v = (((int(tab[src[i]]) ^ 0x8000) - 0x8000) * vol) >> 8
+        if v > 32767:
+            v = 32767
+        elif v < -32768:
+            v = -32768
+        dst[i] = v
+
+
+@micropython.viper
+def spku_v(src: ptr8, n: int, dst: ptr16, tab: ptr16, vol: int, st: ptr16):
+    # two inputs per pass (n is even), as in the decimators
+    d0 = (int(st[0]) ^ 0x8000) - 0x8000
+    d1 = (int(st[1]) ^ 0x8000) - 0x8000
+    d2 = (int(st[2]) ^ 0x8000) - 0x8000
+    d3 = (int(st[3]) ^ 0x8000) - 0x8000
+    d4 = (int(st[4]) ^ 0x8000) - 0x8000
+    d5 = (int(st[5]) ^ 0x8000) - 0x8000
+    d6 = (int(st[6]) ^ 0x8000) - 0x8000
+    d7 = (int(st[7]) ^ 0x8000) - 0x8000
+    i = 0
+    while i < n:
+        ua = (((int(tab[src[i + 0]]) ^ 0x8000) - 0x8000) * vol) >> 8
+        if ua > 32767:
+            ua = 32767
+        elif ua < -32768:
+            ua = -32768
+        ub = (((int(tab[src[i + 1]]) ^ 0x8000) - 0x8000) * vol) >> 8
+        if ub > 32767:
+            ub = 32767
+        elif ub < -32768:
+            ub = -32768
+        z = (2 * _C4 * (ua + d6) + 2 * _C3 * (d0 + d5) + 2 * _C2 * (d1 + d4) + 2 * _C1 * (d2 + d3) + 16384) >> 15
+        if z > 32767:
+            z = 32767
+        elif z < -32768:
+            z = -32768
+        dst[2 * i] = z
+        dst[2 * i + 1] = d2
+        z = (2 * _C4 * (ub + d5) + 2 * _C3 * (ua + d4) + 2 * _C2 * (d0 + d3) + 2 * _C1 * (d1 + d2) + 16384) >> 15
+        if z > 32767:
+            z = 32767
+        elif z < -32768:
+            z = -32768
+        dst[2 * i + 2] = z
+        dst[2 * i + 3] = d1
+        d7 = d5
+        d6 = d4
+        d5 = d3
+        d4 = d2
+        d3 = d1
+        d2 = d0
+        d1 = ua
+        d0 = ub
+        i += 2
+    st[0] = d0
+    st[1] = d1
+    st[2] = d2
+    st[3] = d3
+    st[4] = d4
+    st[5] = d5
+    st[6] = d6
+    st[7] = d7

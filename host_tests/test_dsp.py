@@ -1,0 +1,285 @@
+# Microphone/speaker paths: fused kernels against a straightforward unfused
+# reference (convert, FIR, gain, G.711 one sample at a time), viper against the
+# plain twin on MicroPython, and the half-band filter's measured response.
+import math
+import sys
+
+from mpsip import dsp, g711
+from support import raises
+
+_C1, _C2, _C3, _C4 = dsp.TAPS
+_H = [_C4, 0, _C3, 0, _C2, 0, _C1, 16384, _C1, 0, _C2, 0, _C3, 0, _C4]
+MP = sys.implementation.name == "micropython"
+KERNELS = ["mic16", "mic16d", "mic32", "mic32d", "spk", "spku"]
+CASES = {
+    "test_fused_kernel_matches_unfused_reference": [(k, law) for k in KERNELS for law in ("PCMU", "PCMA")],
+    "test_viper_and_plain_kernels_give_identical_bytes": KERNELS,
+}
+_LAW = {"PCMU": g711.PCMU, "PCMA": g711.PCMA}
+
+
+def _sat(v):
+    return 32767 if v > 32767 else (-32768 if v < -32768 else v)
+
+
+def _noise(n, seed, lo, hi):
+    """Deterministic pseudo-random ints in [lo, hi], edges included often."""
+    out = []
+    s = seed
+    for i in range(n):
+        s = (s * 1103515245 + 12345) & 0x7FFFFFFF
+        if i % 17 == 0:
+            out.append(hi if (s >> 4) & 1 else lo)
+        else:
+            out.append(lo + (s >> 8) % (hi - lo + 1))
+    return out
+
+
+def _pack(values, width):
+    b = bytearray(width * len(values))
+    for i, v in enumerate(values):
+        v &= (1 << (8 * width)) - 1
+        for j in range(width):
+            b[width * i + j] = (v >> (8 * j)) & 0xFF
+    return b
+
+
+def _s16(b, i):
+    v = b[2 * i] | (b[2 * i + 1] << 8)
+    return v - 0x10000 if v & 0x8000 else v
+
+
+def _ref_mic(values, law, wide, decim, shift, gain):
+    x = [_sat(v >> shift) for v in values] if wide else list(values)
+    if decim:
+        p = [0] * 14 + x
+        y = []
+        for i in range(len(x) // 2):
+            acc = 0
+            for t in range(15):
+                acc += _H[t] * p[2 * i + 1 + t]
+            y.append((acc + 16384) >> 15)  # saturated after the gain, below
+        x = y
+    return bytearray([g711.encode_sample(law, _sat((v * gain) >> 8)) for v in x])
+
+
+def _ref_spk(codes, law, up, vol):
+    u = [_sat((g711.decode_sample(law, c) * vol) >> 8) for c in codes]
+    if not up:
+        return _pack(u, 2)
+    p = [0] * 7 + u
+    z = []
+    for m in range(len(u)):
+        acc = 0
+        for t in range(0, 15, 2):
+            acc += 2 * _H[t] * p[m + 7 - t // 2]
+        z.append(_sat((acc + 16384) >> 15))
+        z.append(p[m + 4])  # the centre tap: u[m - 3]
+    return _pack(z, 2)
+
+
+def _run_mic(kernel, src, n, law, prm_shift, gain, st):
+    import array
+
+    r, k = g711.enc_shift(law)
+    prm = array.array("i", [r, k, prm_shift, gain])
+    dst = bytearray(n)
+    if st is not None:
+        kernel(src, n, dst, g711.enc_table(law), prm, st)
+    else:
+        kernel(src, n, dst, g711.enc_table(law), prm)
+    return dst
+
+
+def _mic_case(name, law, impl_table, frames=3, n=40, ref=True):
+    import array
+
+    wide = name.startswith("mic32")
+    decim = name.endswith("d")
+    shift, gain = (12, 300) if wide else (16, 200)  # gain < 1 keeps filter overshoot visible
+    if wide:
+        values = _noise(n * frames * (2 if decim else 1), 7, -0x80000000, 0x7FFFFF00)
+    else:
+        values = _noise(n * frames * (2 if decim else 1), 7, -32768, 32767)
+    per = n * (2 if decim else 1)
+    st = array.array("h", [0] * 12) if decim else None
+    out = bytearray()
+    for f in range(frames):  # frame by frame: the filter state must carry over
+        src = _pack(values[f * per : (f + 1) * per], 4 if wide else 2)
+        out += _run_mic(impl_table[name], src, n, law, shift, gain, st)
+    return out, _ref_mic(values, law, wide, decim, shift, gain) if ref else None
+
+
+def _spk_case(name, law, impl_table, frames=3, n=40, ref=True):
+    import array
+
+    codes = bytearray(_noise(n * frames, 11, 0, 255))
+    vol = 300
+    st = array.array("h", [0] * 8)
+    out = bytearray()
+    tab = g711.dec_table(law)
+    for f in range(frames):
+        dst = bytearray(n * (4 if name == "spku" else 2))
+        src = codes[f * n : (f + 1) * n]
+        if name == "spku":
+            impl_table[name](src, n, dst, tab, vol, st)
+        else:
+            impl_table[name](src, n, dst, tab, vol)
+        out += dst
+    return out, _ref_spk(codes, law, name == "spku", vol) if ref else None
+
+
+def test_fused_kernel_matches_unfused_reference(case):
+    name, law_name = case
+    law = _LAW[law_name]
+    for table in [dsp.PY] + ([dsp.V] if MP else []):
+        if name.startswith("mic"):
+            got, want = _mic_case(name, law, table)
+        else:
+            got, want = _spk_case(name, law, table)
+        assert got == want, (name, law_name)
+
+
+def test_viper_and_plain_kernels_give_identical_bytes(case):
+    if not MP:
+        assert not dsp.VIPER and dsp._kernels(None) is dsp.PY
+        return
+    assert dsp.VIPER
+    for law in (g711.PCMU, g711.PCMA):
+        if case.startswith("mic"):
+            a, _ = _mic_case(case, law, dsp.PY, 4, 160, False)
+            b, _ = _mic_case(case, law, dsp.V, 4, 160, False)
+        else:
+            a, _ = _spk_case(case, law, dsp.PY, 4, 160, False)
+            b, _ = _spk_case(case, law, dsp.V, 4, 160, False)
+        assert a == b
+
+
+def _tone(freq, rate, n, amp, phase0=0, wide=False):
+    w = 2 * math.pi * freq / rate
+    vals = [int(amp * math.sin(w * (i + phase0))) for i in range(n)]
+    return _pack([v << 16 for v in vals] if wide else vals, 4 if wide else 2)
+
+
+def _rms_db_through_mic(freq, fmt="s16", amp=10000):
+    path = dsp.MicPath(g711.PCMU, fmt=fmt, rate=16000)
+    wide = fmt == "s32"
+    codes = bytearray(160)
+    pcm = bytearray(320)
+    acc = 0.0
+    count = 0
+    for f in range(12):
+        path.process(_tone(freq, 16000, 320, amp, f * 320, wide), codes)
+        if f < 2:
+            continue  # filter settling
+        g711.decode(g711.PCMU, codes, pcm)
+        for i in range(160):
+            v = _s16(pcm, i)
+            acc += v * v
+        count += 160
+    return 10 * math.log10(acc / count / (amp * amp / 2.0))
+
+
+def test_decimator_passes_speech_band_and_rejects_aliases():
+    # A 16 kHz microphone decimated to 8 kHz: tones below 3 kHz pass flat, tones
+    # above 5 kHz would alias into the band and must be attenuated.
+    assert abs(_rms_db_through_mic(1000)) < 0.5
+    assert abs(_rms_db_through_mic(3000)) < 1.0
+    assert _rms_db_through_mic(6000) < -40.0  # designed: -51 dB
+    assert _rms_db_through_mic(5000) < -30.0
+    assert _rms_db_through_mic(7000) < -30.0
+
+
+def test_decimator_response_is_the_same_from_i2s_32_bit_slots():
+    assert abs(_rms_db_through_mic(1000, "s32")) < 0.5
+    assert _rms_db_through_mic(6000, "s32") < -40.0
+
+
+def _goertzel_db(pcm, n, freq, rate, amp):
+    w = 2 * math.pi * freq / rate
+    re = im = 0.0
+    for i in range(n):
+        v = _s16(pcm, i)
+        re += v * math.cos(w * i)
+        im += v * math.sin(w * i)
+    mag = 2 * math.sqrt(re * re + im * im) / n
+    return 20 * math.log10(mag / amp + 1e-9)
+
+
+def test_interpolator_keeps_the_tone_and_suppresses_the_image():
+    # 1 kHz at 8 kHz upsampled to 16 kHz: sample repetition would leave an image at
+    # 7 kHz only ~16 dB down; the half-band interpolator puts it 33 dB down.
+    path = dsp.SpeakerPath(g711.PCMU, rate=16000)
+    pcm8 = _tone(1000, 8000, 160 * 6, 12000)
+    codes = bytearray(160 * 6)
+    g711.encode(g711.PCMU, pcm8, codes)
+    out = bytearray(640 * 6)
+    for f in range(6):
+        frame = bytearray(640)
+        path.process(codes[f * 160 : (f + 1) * 160], frame)
+        out[f * 640 : (f + 1) * 640] = frame
+    tail = out[640 * 2 :]
+    n = len(tail) // 2
+    assert abs(_goertzel_db(tail, n, 1000, 16000, 12000)) < 0.5
+    assert _goertzel_db(tail, n, 7000, 16000, 12000) < -30.0
+    # not sample repetition: even and odd outputs differ
+    assert sum(1 for i in range(0, n, 2) if _s16(tail, i) != _s16(tail, i + 1)) > n // 4
+
+
+def test_s32_shift_takes_the_top_bits_of_a_left_justified_24_bit_sample():
+    # INMP441: 24-bit data in bits 31..8. shift 16 keeps bits 31..16; 12 adds 24 dB.
+    vals = [0x123456 << 8, -(0x2345 << 16), 0x7FFFFF << 8, -(1 << 31), 5 << 8]
+    src = _pack(vals, 4)
+    for shift, gain in ((16, 256), (12, 256), (16, 512), (8, 256)):
+        path = dsp.MicPath(g711.PCMA, fmt="s32", rate=8000, samples=5, shift=shift, gain=gain)
+        out = bytearray(5)
+        path.process(src, out)
+        want = [g711.encode_sample(g711.PCMA, _sat((_sat(v >> shift) * gain) >> 8)) for v in vals]
+        assert list(out) == want, (shift, gain)
+
+
+def test_gain_saturates_instead_of_wrapping():
+    src = _pack([20000, -20000, 100], 2)
+    path = dsp.MicPath(g711.PCMU, samples=3, gain=4 * 256)
+    out = bytearray(3)
+    path.process(src, out)
+    assert out[0] == g711.encode_sample(g711.PCMU, 32767)
+    assert out[1] == g711.encode_sample(g711.PCMU, -32768)
+    assert out[2] == g711.encode_sample(g711.PCMU, 400)
+
+
+def test_unity_gain_8k_path_equals_plain_g711_encode():
+    src = _pack(_noise(160, 3, -32768, 32767), 2)
+    a = bytearray(160)
+    b = bytearray(160)
+    dsp.MicPath(g711.PCMA).process(src, a)
+    g711.encode(g711.PCMA, src, b)
+    assert a == b
+
+
+def test_speaker_volume_and_silence():
+    codes = bytearray([g711.encode_sample(g711.PCMU, 8000)] * 160)
+    path = dsp.SpeakerPath(g711.PCMU, volume=128)
+    out = bytearray(320)
+    assert path.process(codes, out) == 320
+    assert _s16(out, 0) == g711.decode_sample(g711.PCMU, codes[0]) // 2
+    path.process(codes, out, gain=0)
+    assert out == bytearray(320)
+    out[0] = 1
+    path.silence(out)
+    assert out == bytearray(320)
+
+
+def test_bad_configuration_is_refused():
+    raises(ValueError, dsp.MicPath, g711.PCMU, "s24")
+    raises(ValueError, dsp.MicPath, g711.PCMU, "s16", 44100)
+    raises(ValueError, dsp.MicPath, g711.PCMU, "s32", 16000, 160, 4)
+    raises(ValueError, dsp.SpeakerPath, g711.PCMU, 48000)
+    p = dsp.MicPath(g711.PCMU)
+    raises(ValueError, p.set_gain, -1)
+
+
+def test_frame_sizes_follow_format_and_rate():
+    assert dsp.MicPath(g711.PCMU, "s32", 16000).in_bytes == 160 * 2 * 4
+    assert dsp.MicPath(g711.PCMU, "s16", 8000, samples=80).in_bytes == 160
+    assert dsp.SpeakerPath(g711.PCMU, 16000).out_bytes == 640
