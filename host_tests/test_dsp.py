@@ -1,10 +1,12 @@
 # Microphone/speaker paths: fused kernels against a straightforward unfused
 # reference (convert, FIR, gain, G.711 one sample at a time), viper against the
-# plain twin on MicroPython, and the half-band filter's measured response.
+# plain twin on MicroPython, and the half-band filter's measured response. Also the
+# host audio sources and sinks (audio.py) that feed these paths (here rather than in
+# test_media.py, whose two sessions need the heap).
 import math
 import sys
 
-from mpsip import dsp, g711
+from mpsip import audio, dsp, g711
 from support import raises
 
 _C1, _C2, _C3, _C4 = dsp.TAPS
@@ -283,3 +285,113 @@ def test_frame_sizes_follow_format_and_rate():
     assert dsp.MicPath(g711.PCMU, "s32", 16000).in_bytes == 160 * 2 * 4
     assert dsp.MicPath(g711.PCMU, "s16", 8000, samples=80).in_bytes == 160
     assert dsp.SpeakerPath(g711.PCMU, 16000).out_bytes == 640
+
+
+# --- host audio sources and sinks ---
+
+_WAV = "/tmp/mpsip_test_media_%s.wav" % sys.implementation.name
+
+
+def _remove(path):
+    import os
+
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def test_wav_sink_writes_a_valid_header_and_source_reads_it_back():
+    sink = audio.WavSink(_WAV, 16000)
+    frame = bytearray(640)
+    for f in range(3):
+        for i in range(320):
+            frame[2 * i] = (f * 7 + i) & 0xFF
+            frame[2 * i + 1] = f
+        sink.write(frame)
+    sink.close()
+    with open(_WAV, "rb") as fh:
+        data = fh.read()
+    assert len(data) == 44 + 1920
+    assert data[0:4] == b"RIFF" and data[8:16] == b"WAVEfmt " and data[36:40] == b"data"
+    assert (data[4] | data[5] << 8) == 36 + 1920 and (data[40] | data[41] << 8) == 1920
+    assert (data[24] | data[25] << 8) == 16000
+    src = audio.WavSource(_WAV)
+    assert src.rate == 16000 and src.fmt == "s16"
+    got = bytearray(640)
+    for f in range(3):
+        assert src.readinto(got) == 640
+        assert got[1] == f and got[2] == (f * 7 + 1) & 0xFF
+    assert src.readinto(got) == 0
+    src.close()
+    _remove(_WAV)
+
+
+def test_wav_source_pads_the_last_frame_and_can_loop():
+    sink = audio.WavSink(_WAV, 8000)
+    sink.write(bytearray(b"\x01" * 500))  # 250 samples: one full 160-sample frame and a bit
+    sink.close()
+    src = audio.WavSource(_WAV)
+    buf = bytearray(320)
+    assert src.readinto(buf) == 320
+    assert src.readinto(buf) == 320 and buf[179] == 1 and buf[180] == 0
+    assert src.readinto(buf) == 0
+    src.close()
+    src = audio.WavSource(_WAV, loop=True)
+    for _ in range(5):
+        assert src.readinto(buf) == 320
+    assert buf == bytearray(b"\x01" * 320)
+    src.close()
+    _remove(_WAV)
+
+
+def test_wav_source_refuses_what_it_cannot_play():
+    with open(_WAV, "wb") as fh:
+        fh.write(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x02\x00\x40\x1f\x00\x00")
+        fh.write(b"\x00\x7d\x00\x00\x04\x00\x10\x00data\x00\x00\x00\x00")
+    raises(ValueError, audio.WavSource, _WAV)  # stereo
+    with open(_WAV, "wb") as fh:
+        fh.write(b"JUNK" * 5)
+    raises(ValueError, audio.WavSource, _WAV)
+    _remove(_WAV)
+
+
+def test_tone_source_frequency_and_formats():
+    src = audio.ToneSource(1000, 8000, 10000)
+    buf = bytearray(1600)  # 800 samples = 100 ms
+    assert src.readinto(buf) == 1600
+    crossings = 0
+    prev = 0
+    for i in range(800):
+        v = buf[2 * i] | (buf[2 * i + 1] << 8)
+        v = v - 0x10000 if v & 0x8000 else v
+        if prev < 0 <= v:
+            crossings += 1
+        prev = v
+    assert crossings in (99, 100)  # 1000 Hz over 100 ms
+    wide = audio.ToneSource(1000, 16000, 10000, fmt="s32")
+    b32 = bytearray(64)
+    wide.readinto(b32)
+    assert b32[0] == 0 and b32[1] == 0 and b32[4] == 0 and b32[5] == 0  # low 16 bits empty
+    raises(ValueError, audio.ToneSource, 5000, 8000)
+
+
+def test_silence_source_and_null_sink():
+    s = audio.SilenceSource(16000, "s32")
+    buf = bytearray(b"\x01" * 64)
+    assert s.readinto(buf) == 64 and buf == bytearray(64)
+    n = audio.NullSink()
+    n.write(buf)
+    assert n.frames == 1
+
+
+def test_short_buffers_are_refused_not_overrun():
+    # the viper kernels do not check bounds: the wrappers must
+    mic = dsp.MicPath(g711.PCMU, "s32", 16000)
+    raises(ValueError, mic.process, bytearray(1279), bytearray(160))
+    raises(ValueError, mic.process, bytearray(1280), bytearray(159))
+    spk = dsp.SpeakerPath(g711.PCMU, 16000)
+    raises(ValueError, spk.process, bytearray(160), bytearray(639))
+    raises(ValueError, spk.silence, bytearray(10))
+    raises(ValueError, g711.encode, g711.PCMU, bytearray(320), bytearray(159))
+    raises(ValueError, g711.decode, g711.PCMU, bytearray(160), bytearray(319))

@@ -4,14 +4,7 @@
 # Loads through ptr16/ptr32 are unsigned, so signed values are fixed up by hand;
 # all arithmetic stays within 32 bits (see the overflow note in dsp.py).
 import micropython
-
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - this module is MicroPython only
-
-    def const(x):
-        return x
-
+from micropython import const
 
 _C1 = const(10428)
 _C2 = const(-2923)
@@ -326,3 +319,44 @@ def spku_v(src: ptr8, n: int, dst: ptr16, tab: ptr16, vol: int, st: ptr16):
     st[5] = d5
     st[6] = d6
     st[7] = d7
+
+
+@micropython.viper
+def parse_v(h: ptr32, buf: ptr8, start: int, end: int) -> int:
+    # rtp.parse_py's twin: same checks in the same order, same codes (rtp.E_*)
+    if end - start < 12:
+        return -1
+    b0 = buf[start]
+    if (b0 & 0xC0) != 0x80:
+        return -2
+    b1 = buf[start + 1]
+    pt = b1 & 0x7F
+    if pt >= 72 and pt <= 76:
+        return -4
+    cc = b0 & 0x0F
+    off = start + 12 + 4 * cc
+    if off > end:
+        return -1
+    if b0 & 0x10:
+        if off + 4 > end:
+            return -1
+        off += 4 + 4 * ((buf[off + 2] << 8) | buf[off + 3])
+        if off > end:
+            return -1
+    plen = end - off
+    if b0 & 0x20:
+        pad = buf[end - 1]
+        if pad == 0 or pad > plen:
+            return -3
+        plen -= pad
+    h[0] = b1 >> 7
+    h[1] = pt
+    h[2] = (buf[start + 2] << 8) | buf[start + 3]
+    h[3] = (buf[start + 4] << 8) | buf[start + 5]
+    h[4] = (buf[start + 6] << 8) | buf[start + 7]
+    h[5] = (buf[start + 8] << 8) | buf[start + 9]
+    h[6] = (buf[start + 10] << 8) | buf[start + 11]
+    h[7] = off
+    h[8] = plen
+    h[9] = cc
+    return 0

@@ -38,183 +38,120 @@ UNITY = const(256)  # gain and volume are Q8
 GAIN_MAX = const(16384)
 
 
-def mic16_py(src, n, dst, tab, prm):
-    """n s16 LE samples at 8 kHz -> gain -> n codes."""
-    r = prm[0]
-    k = prm[1]
-    g = prm[3]
-    for i in range(n):
-        x = src[2 * i] | (src[2 * i + 1] << 8)
-        if x & 0x8000:
-            x -= 0x10000
-        v = (x * g) >> 8
-        if v > 32767:
-            v = 32767
-        elif v < -32768:
-            v = -32768
-        if v < 0:
-            dst[i] = tab[(r - 1 - v) >> k]
-        else:
-            dst[i] = tab[(v + r) >> k] | 0x80
+# --- plain-Python twins of the viper kernels: same integer arithmetic, one sample at
+# a time (compact rather than fast: on MicroPython they only run in tests) ---
 
 
-def mic32_py(src, n, dst, tab, prm):
-    """n s32 LE I2S slots at 8 kHz -> >> shift -> gain -> n codes."""
-    r = prm[0]
-    k = prm[1]
-    s = prm[2]
-    g = prm[3]
-    for i in range(n):
+def _sample(src, i, wide, s):
+    """Input sample i as an int: s16 LE, or an s32 LE slot >> s saturated to 16 bits."""
+    if wide:
         j = 4 * i
         x = src[j] | (src[j + 1] << 8) | (src[j + 2] << 16) | (src[j + 3] << 24)
         if x & 0x80000000:
             x -= 0x100000000
         x >>= s
-        if x > 32767:
-            x = 32767
-        elif x < -32768:
-            x = -32768
-        v = (x * g) >> 8
-        if v > 32767:
-            v = 32767
-        elif v < -32768:
-            v = -32768
-        if v < 0:
-            dst[i] = tab[(r - 1 - v) >> k]
-        else:
-            dst[i] = tab[(v + r) >> k] | 0x80
+        return 32767 if x > 32767 else (-32768 if x < -32768 else x)
+    x = src[2 * i] | (src[2 * i + 1] << 8)
+    return x - 0x10000 if x & 0x8000 else x
 
 
-def _decim(src, n, dst, tab, prm, st, wide):
-    # Delay lines: e0..e7 hold the last 8 odd-indexed inputs (the even taps of the
-    # window), o0..o3 the last 4 even-indexed inputs (o3 is the centre tap).
+def _code(v, g, tab, r, k):
+    """Gain (Q8), saturate, G.711 through the reduced-magnitude table (g711.py)."""
+    v = (v * g) >> 8
+    if v > 32767:
+        v = 32767
+    elif v < -32768:
+        v = -32768
+    return tab[(r - 1 - v) >> k] if v < 0 else tab[(v + r) >> k] | 0x80
+
+
+def _mic(src, n, dst, tab, prm, st, wide):
     r = prm[0]
     k = prm[1]
     s = prm[2]
     g = prm[3]
-    e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3 = st
+    if st is None:  # 8 kHz: no filter
+        for i in range(n):
+            dst[i] = _code(_sample(src, i, wide, s), g, tab, r, k)
+        return
+    # Delay lines: e[0..7] the last 8 odd-indexed inputs (the even taps of the window,
+    # newest first), o[0..3] the last 4 even-indexed inputs (o[3] is the centre tap).
+    e = list(st[0:8])
+    o = list(st[8:12])
     for i in range(n):
-        if wide:
-            j = 8 * i
-            xa = src[j] | (src[j + 1] << 8) | (src[j + 2] << 16) | (src[j + 3] << 24)
-            if xa & 0x80000000:
-                xa -= 0x100000000
-            xa >>= s
-            if xa > 32767:
-                xa = 32767
-            elif xa < -32768:
-                xa = -32768
-            xb = src[j + 4] | (src[j + 5] << 8) | (src[j + 6] << 16) | (src[j + 7] << 24)
-            if xb & 0x80000000:
-                xb -= 0x100000000
-            xb >>= s
-            if xb > 32767:
-                xb = 32767
-            elif xb < -32768:
-                xb = -32768
-        else:
-            j = 4 * i
-            xa = src[j] | (src[j + 1] << 8)
-            if xa & 0x8000:
-                xa -= 0x10000
-            xb = src[j + 2] | (src[j + 3] << 8)
-            if xb & 0x8000:
-                xb -= 0x10000
-        o3 = o2
-        o2 = o1
-        o1 = o0
-        o0 = xa
-        e7 = e6
-        e6 = e5
-        e5 = e4
-        e4 = e3
-        e3 = e2
-        e2 = e1
-        e1 = e0
-        e0 = xb
-        y = (16384 * o3 + _C1 * (e3 + e4) + _C2 * (e2 + e5) + _C3 * (e1 + e6) + _C4 * (e0 + e7) + _ROUND) >> 15
-        v = (y * g) >> 8  # y may overshoot int16 (|y| < 46800): saturate once, after the gain
-        if v > 32767:
-            v = 32767
-        elif v < -32768:
-            v = -32768
-        if v < 0:
-            dst[i] = tab[(r - 1 - v) >> k]
-        else:
-            dst[i] = tab[(v + r) >> k] | 0x80
-    st[0] = e0
-    st[1] = e1
-    st[2] = e2
-    st[3] = e3
-    st[4] = e4
-    st[5] = e5
-    st[6] = e6
-    st[7] = e7
-    st[8] = o0
-    st[9] = o1
-    st[10] = o2
-    st[11] = o3
+        o.insert(0, _sample(src, 2 * i, wide, s))
+        o.pop()
+        e.insert(0, _sample(src, 2 * i + 1, wide, s))
+        e.pop()
+        y = (
+            16384 * o[3]
+            + _C1 * (e[3] + e[4])
+            + _C2 * (e[2] + e[5])
+            + _C3 * (e[1] + e[6])
+            + _C4 * (e[0] + e[7])
+            + _ROUND
+        ) >> 15
+        dst[i] = _code(y, g, tab, r, k)  # y may overshoot int16 (|y| < 46800): saturated after the gain
+    for i in range(8):
+        st[i] = e[i]
+    for i in range(4):
+        st[8 + i] = o[i]
+
+
+def mic16_py(src, n, dst, tab, prm):
+    """n s16 LE samples at 8 kHz -> gain -> n codes."""
+    _mic(src, n, dst, tab, prm, None, False)
+
+
+def mic32_py(src, n, dst, tab, prm):
+    """n s32 LE I2S slots at 8 kHz -> >> shift -> gain -> n codes."""
+    _mic(src, n, dst, tab, prm, None, True)
 
 
 def mic16d_py(src, n, dst, tab, prm, st):
     """2n s16 LE samples at 16 kHz -> half-band decimate -> gain -> n codes."""
-    _decim(src, n, dst, tab, prm, st, False)
+    _mic(src, n, dst, tab, prm, st, False)
 
 
 def mic32d_py(src, n, dst, tab, prm, st):
     """2n s32 LE I2S slots at 16 kHz -> >> shift -> decimate -> gain -> n codes."""
-    _decim(src, n, dst, tab, prm, st, True)
+    _mic(src, n, dst, tab, prm, st, True)
 
 
-def spk_py(src, n, dst, tab, vol):
-    """n codes -> volume -> n s16 LE samples."""
+def _put(dst, i, v):
+    dst[2 * i] = v & 0xFF
+    dst[2 * i + 1] = (v >> 8) & 0xFF
+
+
+def spk_py(src, n, dst, tab, vol, st=None):
+    """n codes -> volume -> n s16 LE samples; with st, half-band interpolated x2 -> 2n."""
+    if st is not None:
+        d = list(st)
     for i in range(n):
         v = (tab[src[i]] * vol) >> 8
-        if v > 32767:
-            v = 32767
-        elif v < -32768:
-            v = -32768
-        dst[2 * i] = v & 0xFF
-        dst[2 * i + 1] = (v >> 8) & 0xFF
-
-
-def spku_py(src, n, dst, tab, vol, st):
-    """n codes -> volume -> half-band interpolate x2 -> 2n s16 LE samples."""
-    d0, d1, d2, d3, d4, d5, d6, d7 = st
-    for i in range(n):
-        v = (tab[src[i]] * vol) >> 8
-        if v > 32767:
-            v = 32767
-        elif v < -32768:
-            v = -32768
-        d7 = d6
-        d6 = d5
-        d5 = d4
-        d4 = d3
-        d3 = d2
-        d2 = d1
-        d1 = d0
-        d0 = v
+        v = 32767 if v > 32767 else (-32768 if v < -32768 else v)
+        if st is None:
+            _put(dst, i, v)
+            continue
+        d.insert(0, v)
+        d.pop()
         # Interpolation doubles the taps (zero-stuffing halves the energy); the odd
         # output is the centre tap alone, i.e. a delayed input sample.
-        z = (2 * _C4 * (d0 + d7) + 2 * _C3 * (d1 + d6) + 2 * _C2 * (d2 + d5) + 2 * _C1 * (d3 + d4) + _ROUND) >> 15
-        if z > 32767:
-            z = 32767
-        elif z < -32768:
-            z = -32768
-        j = 4 * i
-        dst[j] = z & 0xFF
-        dst[j + 1] = (z >> 8) & 0xFF
-        dst[j + 2] = d3 & 0xFF
-        dst[j + 3] = (d3 >> 8) & 0xFF
-    st[0] = d0
-    st[1] = d1
-    st[2] = d2
-    st[3] = d3
-    st[4] = d4
-    st[5] = d5
-    st[6] = d6
-    st[7] = d7
+        z = (
+            2 * _C4 * (d[0] + d[7])
+            + 2 * _C3 * (d[1] + d[6])
+            + 2 * _C2 * (d[2] + d[5])
+            + 2 * _C1 * (d[3] + d[4])
+            + _ROUND
+        ) >> 15
+        _put(dst, 2 * i, 32767 if z > 32767 else (-32768 if z < -32768 else z))
+        _put(dst, 2 * i + 1, d[3])
+    if st is not None:
+        for i in range(8):
+            st[i] = d[i]
+
+
+spku_py = spk_py
 
 
 try:
@@ -280,6 +217,8 @@ class MicPath:
 
     def process(self, src, dst):
         """src: in_bytes of raw samples; dst: at least `samples` bytes. Returns samples."""
+        if len(src) < self.in_bytes or len(dst) < self.samples:
+            raise ValueError("buffer too small")  # viper does not check bounds
         if self.decim:
             self._k(src, self.samples, dst, self.tab, self.prm, self.st)
         else:
@@ -310,6 +249,8 @@ class SpeakerPath:
 
     def process(self, src, dst, gain=UNITY):
         """Decode one frame from src into dst with volume * gain (both Q8); returns bytes."""
+        if len(src) < self.samples or len(dst) < self.out_bytes:
+            raise ValueError("buffer too small")  # viper does not check bounds
         vol = (self.volume * gain) >> 8
         if self.up:
             self._k(src, self.samples, dst, self.tab, vol, self.st)
@@ -319,6 +260,8 @@ class SpeakerPath:
 
     def silence(self, dst):
         """Zero samples; the interpolator's history is cleared so the next frame starts clean."""
+        if len(dst) < self.out_bytes:
+            raise ValueError("buffer too small")
         g711.fill(dst, 0, self.out_bytes, 0)
         if self.up:
             self.reset()

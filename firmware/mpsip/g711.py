@@ -110,7 +110,8 @@ def dec_table(law):
     return t
 
 
-# --- plain-Python kernels (the twins of the viper kernels in _g711v.py) ---
+# --- plain-Python kernels (the twins of the viper kernels in _g711v.py). Kernels
+# take lengths on trust: viper does not check bounds, callers size the buffers. ---
 
 
 def enc_py(src, n, dst, tab, r, k):
@@ -159,6 +160,8 @@ def encode(law, src, dst, n=None):
     """Encode n int16 LE samples (default: all of src) into dst; returns n."""
     if n is None:
         n = len(src) // 2
+    if 2 * n > len(src) or n > len(dst):
+        raise ValueError("buffer too small")  # the viper kernels do not check bounds
     r, k = enc_shift(law)
     enc_kernel(src, n, dst, enc_table(law), r, k)
     return n
@@ -168,5 +171,7 @@ def decode(law, src, dst, n=None):
     """Decode n codes (default: all of src) into int16 LE samples in dst; returns n."""
     if n is None:
         n = len(src)
+    if n > len(src) or 2 * n > len(dst):
+        raise ValueError("buffer too small")
     dec_kernel(src, n, dst, dec_table(law))
     return n

@@ -1,0 +1,191 @@
+# Audio sources and sinks: the small duck-typed interface the media loop uses.
+#
+#   source.fmt          's16' (16-bit PCM) or 's32' (32-bit I2S slots, data left-justified)
+#   source.rate         8000 or 16000
+#   source.readinto(b)  fill b with one frame of mono little-endian samples and return
+#                       len(b); return 0 when no frame is available (the loop sends silence)
+#   sink.rate           8000 or 16000; frames are s16 LE mono
+#   sink.write(b)       take one frame
+#   close()             optional on both
+#
+# An ESP32 machine.I2S RX configured with bits=32 fits as a source with fmt 's32'
+# (that class belongs to the platform layer: this module is pure code). These host
+# implementations allocate nothing per frame.
+import array
+import math
+import struct
+
+from mpsip import g711
+
+
+class SilenceSource:
+    def __init__(self, rate=8000, fmt="s16"):
+        self.rate = rate
+        self.fmt = fmt
+
+    def readinto(self, buf):
+        n = len(buf)
+        g711.fill(buf, 0, n, 0)
+        return n
+
+
+class ToneSource:
+    """Sine at freq Hz: a 256-entry table walked by a 24-bit phase accumulator with
+    linear interpolation (no per-frame allocation, any frequency below rate/2)."""
+
+    def __init__(self, freq, rate=8000, amplitude=8000, fmt="s16"):
+        if not 0 < freq < rate // 2 or not 0 < amplitude <= 32767:
+            raise ValueError("tone out of range")
+        self.rate = rate
+        self.fmt = fmt
+        self.table = t = array.array("h")
+        for i in range(257):  # one period and the first sample again, for interpolation
+            t.append(int(amplitude * math.sin(2 * math.pi * i / 256)))
+        self.inc = (freq * (1 << 24) + rate // 2) // rate
+        self.phase = 0
+
+    def readinto(self, buf):
+        t = self.table
+        ph = self.phase
+        inc = self.inc
+        wide = self.fmt == "s32"
+        w = 4 if wide else 2
+        n = len(buf) // w
+        j = 0
+        for _ in range(n):
+            i = ph >> 16
+            a = t[i]
+            v = a + (((t[i + 1] - a) * ((ph >> 8) & 0xFF)) >> 8)
+            if wide:
+                buf[j] = 0
+                buf[j + 1] = 0
+                j += 2
+            buf[j] = v & 0xFF
+            buf[j + 1] = (v >> 8) & 0xFF
+            j += 2
+            ph = (ph + inc) & 0xFFFFFF
+        self.phase = ph
+        return n * w
+
+
+def _u16(b, o):
+    return b[o] | (b[o + 1] << 8)
+
+
+def _u32(b, o):
+    return _u16(b, o) | (_u16(b, o + 2) << 16)
+
+
+class WavSource:
+    """16-bit PCM mono WAV at 8 or 16 kHz; plays once (then returns 0) or loops."""
+
+    fmt = "s16"
+
+    def __init__(self, path, loop=False):
+        self.f = open(path, "rb")
+        self.loop = loop
+        hdr = self.f.read(12)
+        if len(hdr) < 12 or hdr[0:4] != b"RIFF" or hdr[8:12] != b"WAVE":
+            self.f.close()
+            raise ValueError("not a RIFF/WAVE file")
+        self.rate = 0
+        pos = 12
+        while True:  # walk the chunks up to 'data'
+            ch = self.f.read(8)
+            if len(ch) < 8:
+                self.f.close()
+                raise ValueError("no data chunk")
+            size = _u32(ch, 4)
+            pos += 8
+            if ch[0:4] == b"fmt ":
+                fmt = self.f.read(size)
+                if _u16(fmt, 0) != 1 or _u16(fmt, 2) != 1 or _u16(fmt, 14) != 16:
+                    self.f.close()
+                    raise ValueError("need 16-bit PCM mono")
+                self.rate = _u32(fmt, 4)
+            elif ch[0:4] == b"data":
+                break
+            else:
+                self.f.read(size)
+            pos += size + (size & 1)
+            if size & 1:
+                self.f.read(1)  # RIFF chunks are word aligned
+        if self.rate not in (8000, 16000):
+            self.f.close()
+            raise ValueError("need 8000 or 16000 Hz")
+        self.start = pos
+        self.end = pos + size
+        self.pos = pos
+        self.done = False
+
+    def readinto(self, buf):
+        if self.done:
+            return 0
+        n = len(buf)
+        got = 0
+        while got < n:
+            left = self.end - self.pos
+            if left <= 0:
+                if not self.loop:
+                    for i in range(got, n):
+                        buf[i] = 0  # pad the last frame with silence
+                    self.done = True
+                    return n if got else 0
+                self.f.seek(self.start)
+                self.pos = self.start
+                continue
+            if got == 0 and left >= n:
+                k = self.f.readinto(buf)  # the common case: a whole frame, no slicing
+            else:
+                k = self.f.readinto(memoryview(buf)[got : got + min(n - got, left)])
+            if not k:
+                self.end = self.pos  # truncated file
+                continue
+            got += k
+            self.pos += k
+        return n
+
+    def close(self):
+        self.f.close()
+
+
+class WavSink:
+    """Writes 16-bit PCM mono; the RIFF and data sizes are patched on close()."""
+
+    def __init__(self, path, rate=8000):
+        self.rate = rate
+        self.f = open(path, "wb")
+        self.size = 0
+        self.f.write(_wav_header(rate, 0))
+
+    def write(self, buf):
+        self.f.write(buf)
+        self.size += len(buf)
+
+    def close(self):
+        if self.f is None:
+            return
+        self.f.seek(0)
+        self.f.write(_wav_header(self.rate, self.size))
+        self.f.close()
+        self.f = None
+
+
+def _wav_header(rate, size):
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + size)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", size)
+    )
+
+
+class NullSink:
+    def __init__(self, rate=8000):
+        self.rate = rate
+        self.frames = 0
+
+    def write(self, buf):
+        self.frames += 1

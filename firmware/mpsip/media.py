@@ -1,0 +1,438 @@
+# One call's media: microphone -> G.711 -> RTP; RTP -> jitter buffer -> G.711 ->
+# speaker; RFC 4733 DTMF both ways; RTCP SR/RR (RFC 3550 6) every ~5 s.
+# Every buffer is allocated here, once: frame() allocates nothing on MicroPython.
+#
+# Sockets (what MicroPython 1.29 offers, see UdpPort): recvfrom() allocates a bytes
+# and an address per datagram and there is no recv_into/recvfrom_into; readinto()
+# is allocation-free but, non-blocking, keeps reading datagrams until the buffer is
+# full or the socket is empty - several queued datagrams arrive concatenated. So:
+# recvfrom until the peer's first valid RTP packet, then connect() the socket to
+# that source (symmetric RTP, RFC 4961) and use readinto(), splitting the buffer at
+# packet boundaries known from the payload type (audio: one frame, RFC 4733: 4
+# bytes) and confirmed by the next header's version and SSRC. CPython sockets have
+# recvfrom_into, which keeps datagram boundaries: no splitting there.
+from mpsip import dsp, dtmf, g711, jitter, rtp
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+try:
+    from time import ticks_add, ticks_diff, ticks_ms, ticks_us
+except ImportError:  # CPython: the same wrapping arithmetic (period 2**30) as MicroPython
+    from time import monotonic_ns
+
+    _PERIOD = 1 << 30
+
+    def ticks_us():
+        return (monotonic_ns() // 1000) & (_PERIOD - 1)
+
+    def ticks_ms():
+        return (monotonic_ns() // 1000000) & (_PERIOD - 1)
+
+    def ticks_diff(a, b):
+        return ((a - b + (_PERIOD >> 1)) & (_PERIOD - 1)) - (_PERIOD >> 1)
+
+    def ticks_add(a, b):
+        return (a + b) & (_PERIOD - 1)
+
+
+class Clock:
+    """The monotonic clock; tests inject an object with the same four methods."""
+
+    ticks_us = staticmethod(ticks_us)
+    ticks_ms = staticmethod(ticks_ms)
+    ticks_diff = staticmethod(ticks_diff)
+    ticks_add = staticmethod(ticks_add)
+
+
+# rtp.new_header() field indexes (test_media checks they match rtp's: a const is only
+# inlined within its own module, and an rtp.SEQ lookup per field would cost time)
+_PT = const(1)
+_SEQ = const(2)
+_TS_HI = const(3)
+_TS_LO = const(4)
+_SSRC_HI = const(5)
+_SSRC_LO = const(6)
+_OFF = const(7)
+_PLEN = const(8)
+FIELDS = (_PT, _SEQ, _TS_HI, _TS_LO, _SSRC_HI, _SSRC_LO, _OFF, _PLEN)
+
+_RX_PACKETS = const(3)  # receive buffer: this many audio packets (see UdpPort)
+_RX_READS = const(8)  # receive calls per frame: a flood cannot starve the loop
+_MAX_LATE = const(5)  # frames behind before the backlog is dropped instead of replayed
+_RTCP_MS = const(5000)  # RFC 3550 6.2: 5 s minimum interval, randomized +-50% (6.3.1)
+
+
+class UdpPort:
+    """A non-blocking UDP socket as the media loop uses it (see the module comment).
+    recv() returns the bytes now in .buf (0: nothing); .exact says whether they are
+    one datagram; .src is the sender before latching."""
+
+    def __init__(self, sock, remote, size):
+        self.sock = sock
+        self.remote = remote
+        self.buf = bytearray(size)
+        self.latched = False
+        self.src = None
+        self.errors = 0
+        self._into = getattr(sock, "recvfrom_into", None)
+        self.exact = True
+        self._views = {}  # packet length -> memoryview: sendto needs exact-length buffers
+        try:
+            sock.setblocking(False)
+        except (AttributeError, OSError):
+            pass
+        self._poll = None
+        if self._into is None:
+            try:
+                import select
+
+                p = select.poll()
+                p.register(sock, select.POLLIN)
+                for _ in p.ipoll(0):  # the first ipoll allocates its result tuple
+                    break
+                self._poll = p
+            except (ImportError, AttributeError, TypeError, ValueError, OSError):
+                pass  # a test double: recvfrom is tried directly
+
+    def view(self, buf, n):
+        """An exact-length memoryview of buf (one buffer per port), cached per length:
+        slicing allocates a new memoryview each time on MicroPython."""
+        v = self._views.get(n)
+        if v is None:
+            v = memoryview(buf)[:n]
+            self._views[n] = v
+        return v
+
+    def send(self, view):
+        if self.remote is None:
+            return
+        try:
+            self.sock.sendto(view, self.remote)
+        except OSError:  # no route, ICMP refused, full buffer: media goes on
+            self.errors += 1
+
+    def recv(self):
+        try:
+            if self.latched and self._into is None:
+                return self.sock.readinto(self.buf) or 0
+            if self._into is not None:
+                n, self.src = self._into(self.buf)
+                return n
+            if self._poll is not None:
+                for _ in self._poll.ipoll(0):
+                    break
+                else:
+                    return 0
+            data, self.src = self.sock.recvfrom(len(self.buf))
+            n = len(data)
+            self.buf[:n] = data
+            return n
+        except OSError:  # EAGAIN: nothing queued (other errors: count, carry on)
+            return 0
+
+    def latch(self, addr):
+        """RFC 4961: from now on send where the peer's packets come from."""
+        self.remote = addr
+        self.latched = True
+        if self._into is None:
+            self.exact = False  # readinto from now on
+            try:
+                self.sock.connect(addr)  # the kernel now drops other sources
+            except OSError:
+                pass
+
+
+class Pacer:
+    """Frame deadlines start + n * period (ticks_add: wrap-safe), not now + period, so
+    scheduling jitter never accumulates into drift. After a stall of more than
+    _MAX_LATE frames the backlog is dropped (counted in .lost) instead of replayed."""
+
+    def __init__(self, clock, period_us):
+        self.clock = clock
+        self.period = period_us
+        self.start()
+
+    def start(self):
+        self.next = self.clock.ticks_us()
+        self.n = 0
+        self.lost = 0
+        self.skipped = 0
+
+    def due(self):
+        """0: run a frame now (the next deadline is scheduled); else µs to wait."""
+        c = self.clock
+        late = c.ticks_diff(c.ticks_us(), self.next)
+        if late < 0:
+            return -late
+        k = late // self.period
+        if k > _MAX_LATE:
+            self.next = c.ticks_add(self.next, k * self.period)
+            self.lost += k
+            self.skipped += k
+        self.next = c.ticks_add(self.next, self.period)
+        self.n += 1
+        return 0
+
+
+class MediaSession:
+    """Media for one call. sock: UDP socket bound to the local RTP port; remote: the
+    peer's RTP address from SDP (as sock.sendto takes it; None to wait for the peer);
+    source/sink: see audio.py; pt: g711.PCMU or g711.PCMA; dtmf_pt: the negotiated
+    telephone-event payload type. rtcp_sock/rtcp_remote: optional RTCP port pair."""
+
+    def __init__(
+        self,
+        sock,
+        remote,
+        source,
+        sink,
+        clock=None,
+        pt=g711.PCMU,
+        ptime=20,
+        dtmf_pt=101,
+        rtcp_sock=None,
+        rtcp_remote=None,
+        cname=b"mpsip",
+        mic_shift=16,
+        mic_gain=dsp.UNITY,
+        volume=dsp.UNITY,
+        jitter_min_ms=40,
+        jitter_max_ms=100,
+        on_dtmf=None,
+    ):
+        if pt not in (g711.PCMU, g711.PCMA) or ptime not in (10, 20, 30, 40):
+            raise ValueError("PCMU/PCMA with ptime 10, 20, 30 or 40")
+        self.clock = clock or Clock()
+        self.source = source
+        self.sink = sink
+        self.pt = pt
+        self.dtmf_pt = dtmf_pt
+        self.samples = n = 8 * ptime
+        self.mic = dsp.MicPath(pt, source.fmt, source.rate, n, mic_shift, mic_gain)
+        self.spk = dsp.SpeakerPath(pt, sink.rate, n, volume)
+        self.mic_buf = bytearray(self.mic.in_bytes)
+        self.spk_buf = bytearray(self.spk.out_bytes)
+        self.tx = bytearray(rtp.HEADER + n)
+        self.payload = memoryview(self.tx)[rtp.HEADER :]
+        self.silence = g711.silence_code(pt)
+        self.sender = rtp.Sender(pt)
+        self.hdr = rtp.new_header()
+        self.stats = rtp.RecvStats()
+        self.jb = jitter.JitterBuffer(n, ptime, jitter_min_ms, jitter_max_ms, pt)
+        self.dtmf_tx = dtmf.DtmfSender(dtmf_pt, step=n, duration=1600, gap=3)
+        self._tdiff = self.clock.ticks_diff  # bound once: a bound method per call allocates
+        self.dtmf_rx = dtmf.DtmfReceiver(on_event=on_dtmf, ticks_diff=self._tdiff)
+        # A whole number of audio packets: concatenated reads of equal-sized packets fill
+        # it exactly, so only a mix with shorter ones (DTMF) can truncate the last.
+        self.port = UdpPort(sock, remote, _RX_PACKETS * (rtp.HEADER + n))
+        self.tx_audio = self.port.view(self.tx, rtp.HEADER + n)
+        self.tx_dtmf = self.port.view(self.tx, rtp.HEADER + dtmf.PAYLOAD)
+        self.rtcp = None
+        if rtcp_sock is not None:
+            self.rtcp = rtp.Rtcp(cname)
+            self.rtcp_port = UdpPort(rtcp_sock, rtcp_remote, 256)  # a 2-party compound: ~100 bytes
+            for k in (8, 28):  # RR or SR, with or without a report block
+                for b in (0, 24):
+                    self.rtcp_port.view(self.rtcp.buf, k + b + self.rtcp.sdes_len)
+        self.pacer = Pacer(self.clock, 1000 * ptime)
+        self.mute_mic = False
+        self.mute_speaker = False
+        self.have_peer = False
+        self.peer_hi = 0
+        self.peer_lo = 0
+        self.cand_hi = -1  # a new SSRC on probation (RFC 3550 A.1: two in sequence)
+        self.cand_lo = 0
+        self.cand_seq = 0
+        self.first = 1  # RFC 3551 4.1: marker on the first packet of the stream
+        self.frames = 0
+        self.jitter = 0  # RFC 3550 A.8 estimate last given to the jitter buffer
+        self.rx_packets = 0
+        self.rx_bad = 0  # malformed: counted, dropped
+        self.rx_other = 0  # another payload type or an SSRC on probation
+        self.rx_split = 0  # packets recovered from a concatenated read
+        self.ssrc_changes = 0
+        self._rng = 0x2F6B
+        self.t0_ms = self.clock.ticks_ms()
+        self.rtcp_due = self.clock.ticks_add(self.t0_ms, _RTCP_MS // 2)
+
+    # --- controls ---
+
+    def mute(self, on=True):
+        self.mute_mic = on
+
+    def ptt(self, talking):
+        """Push-to-talk: talking -> microphone live, speaker muted; else the reverse."""
+        self.mute_mic = not talking
+        self.mute_speaker = talking
+
+    def ptt_off(self):
+        self.mute_mic = False
+        self.mute_speaker = False
+
+    def send_dtmf(self, digits):
+        """Queue RFC 4733 events; returns how many digits were valid."""
+        return self.dtmf_tx.press(digits)
+
+    # --- the loop ---
+
+    def poll(self):
+        """Run a frame if one is due. Returns 0 after a frame (call again), else the µs
+        until the next one is due: sleep that long (asyncio.sleep_ms, time.sleep_us)."""
+        w = self.pacer.due()
+        if w:
+            return w
+        if self.pacer.lost:  # a stall: the timestamps keep real time across the gap
+            for _ in range(self.pacer.lost):
+                self.sender.advance(self.samples)
+            self.pacer.lost = 0
+        self.frame()
+        return 0
+
+    def frame(self):
+        """One ptime step: mic -> RTP out; all pending RTP in; jitter -> speaker.
+        (Hot path: attributes used twice are read into locals.)"""
+        c = self.clock
+        now_us = c.ticks_us()
+        now_ms = c.ticks_ms()
+        n = self.samples
+        tx = self.tx
+        port = self.port
+        sender = self.sender
+        got = self.source.readinto(self.mic_buf)  # read even when muted: drains I2S DMA
+        d = self.dtmf_tx
+        if (d.code >= 0 or d.size) and d.next(sender, tx):
+            port.send(self.tx_dtmf)  # an RFC 4733 event replaces this tick's audio packet
+        else:
+            if got and not self.mute_mic:
+                self.mic.process(self.mic_buf, self.payload)
+            else:  # muted: keep sending encoded silence (the peer's jitter buffer and NAT stay fed)
+                g711.fill(tx, 12, n, self.silence)
+            sender.write(tx, self.pt, self.first, sender.ts_hi, sender.ts_lo, n)
+            self.first = 0
+            port.send(self.tx_audio)
+        sender.advance(n)
+        for _ in range(_RX_READS):
+            got = port.recv()
+            if got <= 0:
+                break
+            self._datagrams(got, now_us, now_ms)
+            if not port.exact and got < len(port.buf):
+                break  # readinto stopped short: the socket is empty (saves a syscall)
+        jb = self.jb
+        j = self.stats.jitter16 >> 4
+        if j != self.jitter:
+            self.jitter = j
+            jb.set_jitter(j)
+        g = jb.get()
+        if g == 0 or self.mute_speaker:
+            self.spk.silence(self.spk_buf)
+        else:
+            self.spk.process(jb.out, self.spk_buf, g)
+        self.sink.write(self.spk_buf)
+        if self.dtmf_rx.open:
+            self.dtmf_rx.poll(now_ms)
+        if self.rtcp is not None:
+            self._rtcp(now_ms)
+        self.frames += 1
+
+    def _datagrams(self, n, now_us, now_ms):
+        buf = self.port.buf
+        h = self.hdr
+        exact = self.port.exact
+        apt = self.pt
+        off = 0
+        while off < n:
+            if rtp.parse(h, buf, off, n) != rtp.OK:
+                self.rx_bad += 1
+                return
+            pt = h[_PT]
+            plen = h[_PLEN]
+            ssrc_hi = h[_SSRC_HI]
+            ssrc_lo = h[_SSRC_LO]
+            end = n
+            if not exact:  # maybe several datagrams: audio is one frame, an event 4 bytes
+                want = self.samples if pt == apt else (dtmf.PAYLOAD if pt == self.dtmf_pt else -1)
+                p = h[_OFF] + want
+                if (
+                    want >= 0
+                    and plen > want
+                    and p + 12 <= n
+                    and buf[p] & 0xC0 == 0x80  # the next header: version 2, same SSRC
+                    and (buf[p + 8] << 8) | buf[p + 9] == ssrc_hi
+                    and (buf[p + 10] << 8) | buf[p + 11] == ssrc_lo
+                ):
+                    plen = want
+                    end = p
+                    self.rx_split += 1
+            off = end
+            if pt != apt and pt != self.dtmf_pt:
+                self.rx_other += 1  # comfort noise, other codecs: not negotiated by us
+                continue
+            if not self.port.latched:
+                self.port.latch(self.port.src)
+            seq = h[_SEQ]
+            if ssrc_hi != self.peer_hi or ssrc_lo != self.peer_lo or not self.have_peer:
+                if not self._new_source(ssrc_hi, ssrc_lo, seq):
+                    continue
+            ts_hi = h[_TS_HI]
+            ts_lo = h[_TS_LO]
+            if pt == apt:
+                if not self.stats.update(seq, ts_hi, ts_lo, now_us, self._tdiff):
+                    continue  # RFC 3550 A.1: a restart candidate
+                self.jb.put(buf, h[_OFF], plen, seq, ts_hi, ts_lo)
+            else:  # telephone-event timestamps stand still: no jitter sample (RFC 4733 2.3)
+                if not self.stats.update_seq(seq):
+                    continue
+                self.dtmf_rx.packet(buf, h[_OFF], plen, ts_hi, ts_lo, now_ms)
+            self.rx_packets += 1
+
+    def _new_source(self, ssrc_hi, ssrc_lo, seq):
+        """A packet from an SSRC other than the peer's: adopt the first source at once,
+        a new one after two packets in sequence (RFC 3550 8.2, A.1: a re-INVITE or a
+        transfer changes it; a stray or stale packet must not)."""
+        if self.have_peer:
+            if ssrc_hi != self.cand_hi or ssrc_lo != self.cand_lo or seq != (self.cand_seq + 1) & 0xFFFF:
+                self.cand_hi = ssrc_hi
+                self.cand_lo = ssrc_lo
+                self.cand_seq = seq
+                self.rx_other += 1
+                return False
+            self.ssrc_changes += 1
+        self.have_peer = True
+        self.peer_hi = ssrc_hi
+        self.peer_lo = ssrc_lo
+        self.cand_hi = -1
+        self.stats.reset(seq)
+        self.jb.reset()
+        return True
+
+    def _rtcp(self, now_ms):
+        port = self.rtcp_port
+        elapsed = self.clock.ticks_diff(now_ms, self.t0_ms)
+        for _ in range(4):
+            n = port.recv()
+            if n <= 0:
+                break
+            if not port.latched:
+                port.latch(port.src)
+            self.rtcp.parse(port.buf, n, self.sender.ssrc_hi, self.sender.ssrc_lo, elapsed)
+        if self.clock.ticks_diff(now_ms, self.rtcp_due) >= 0:
+            k = self.rtcp.build(self.sender, self.stats, self.have_peer, self.peer_hi, self.peer_lo, elapsed)
+            port.send(port.view(self.rtcp.buf, k))
+            r = self._rng  # xorshift16: the RFC 3550 6.3.1 randomization, no allocation
+            r ^= (r << 7) & 0xFFFF
+            r ^= r >> 9
+            r ^= (r << 8) & 0xFFFF
+            self._rng = r
+            self.rtcp_due = self.clock.ticks_add(now_ms, _RTCP_MS // 2 + ((r * _RTCP_MS) >> 16))
+
+    def close(self):
+        for x in (self.source, self.sink):
+            if hasattr(x, "close"):
+                x.close()
