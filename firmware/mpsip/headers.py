@@ -139,18 +139,7 @@ def parse_params(s):
     return params
 
 
-class _Params:
-    """Header parameters as [(name, value)], shared by Address and Via."""
-
-    def param(self, name, default=None):
-        return get_param(self.params, name, default)
-
-    def set_param(self, name, value):
-        self.params = [p for p in self.params if p[0] != name]
-        self.params.append((name, value))
-
-
-class Address(_Params):
+class Address:
     """name-addr or addr-spec with header parameters: From, To, Contact, Route (RFC 3261 20.10).
     `display` is the unquoted display name or None; `uri` a Uri; `params` [(name, value)].
     The special Contact '*' has uri None."""
@@ -160,9 +149,16 @@ class Address(_Params):
         self.display = display
         self.params = params if params is not None else []
 
+    def param(self, name, default=None):
+        return get_param(self.params, name, default)
+
     @property
     def tag(self):
         return get_param(self.params, "tag")
+
+    def set_param(self, name, value):
+        self.params = [p for p in self.params if p[0] != name]
+        self.params.append((name, value))
 
     def to_str(self):
         if self.uri is None:
@@ -214,7 +210,7 @@ def parse_address(value):
     return Address(uri, display, parse_params(rest))
 
 
-class Via(_Params):
+class Via:
     """One Via value (RFC 3261 20.42): sent-protocol, sent-by and parameters."""
 
     def __init__(self, transport, host, port=None, params=None):
@@ -223,9 +219,16 @@ class Via(_Params):
         self.port = port
         self.params = params if params is not None else []
 
+    def param(self, name, default=None):
+        return get_param(self.params, name, default)
+
     @property
     def branch(self):
         return get_param(self.params, "branch")
+
+    def set_param(self, name, value):
+        self.params = [p for p in self.params if p[0] != name]
+        self.params.append((name, value))
 
     def to_str(self):
         hp = self.host if self.port is None else "%s:%d" % (self.host, self.port)
