@@ -8,9 +8,12 @@
 import gc
 import sys
 
-_here = __file__.rpartition("/")[0] or "."
-sys.path.append(_here)
-sys.path.append(_here + "/../firmware")
+# tools/run_micropython_tests.py puts the compiled tree on MICROPYPATH; run from the
+# source tree, this file finds the tests beside it and the firmware next door.
+if not [p for p in sys.path if p.endswith("firmware")]:
+    _here = __file__.rpartition("/")[0] or "."
+    sys.path.append(_here)
+    sys.path.append(_here + "/../firmware")
 
 
 # Loading modules and running tests leaves the heap in small pieces (MicroPython's GC does

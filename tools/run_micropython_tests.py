@@ -38,13 +38,17 @@ def compile_tree():
                 if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
                     continue
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
-                subprocess.run([MPY_CROSS, "-march=host", "-o", dst, src], check=True)
+                # -s: the relative name, so that tracebacks (and the qstrs they cost) do not depend
+                # on where the clone lives
+                rel = os.path.relpath(src, ROOT)
+                subprocess.run([MPY_CROSS, "-march=host", "-s", rel, "-o", dst, src], check=True)
 
 
 def run_file(path):
     name = os.path.basename(path)[:-3]
     cmd = [MICROPYTHON, "-X", "heapsize=" + HEAP, "-c", "import mprun", name]
-    env = dict(os.environ, MICROPYPATH=os.path.join(BUILD, "host_tests"))
+    path = os.pathsep.join((os.path.join(BUILD, "host_tests"), os.path.join(BUILD, "firmware")))
+    env = dict(os.environ, MICROPYPATH=path)
     env["MPSIP_DATA"] = os.path.join(ROOT, "host_tests", "data") + "/"
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT, env=env)
