@@ -1,0 +1,211 @@
+# RFC 3261 17 transactions with a stepped clock: every state, every timer, retransmission
+# and absorption, matching by branch and method and the RFC 2543 fallback.
+from sipfakes import PEER, Clock, Wire, answer, request, step
+
+from mpsip import transaction as t
+from mpsip.message import parse
+
+
+def _layer():
+    clock = Clock()
+    wire = Wire()
+    return clock, wire, t.Transactions(wire.send, clock)
+
+
+def _times(clock, wire, layer, ms):
+    """The times (ms) at which something was sent while stepping ms."""
+    out = []
+    end = clock.t + ms
+    while clock.t < end:
+        n = len(wire.sent)
+        clock.t += 50
+        layer.tick()
+        if len(wire.sent) > n:
+            out.append(clock.t)
+    return out
+
+
+def _client(method):
+    clock, wire, layer = _layer()
+    got = []
+    req = parse(request(method, cseq=1))
+    tx = layer.client(req, PEER, lambda tx, r: got.append(None if r is None else r.status))
+    return clock, wire, layer, tx, got, req
+
+
+def test_invite_client_timer_a_doubles_until_timer_b_times_out():
+    clock, wire, layer, tx, got, req = _client("INVITE")
+    assert len(wire.sent) == 1 and tx.state == t.CALLING and tx.retx[0] == "A"
+    times = _times(clock, wire, layer, 33000)
+    assert times == [500, 1500, 3500, 7500, 15500, 31500]  # T1, 2T1, 4T1 ... (17.1.1.2)
+    assert got == [None] and tx.error == "timeout" and tx.state == t.TERMINATED
+    assert layer.table == {}
+
+
+def test_non_invite_client_timer_e_caps_at_t2_and_timer_f_times_out():
+    clock, wire, layer, tx, got, req = _client("OPTIONS")
+    times = _times(clock, wire, layer, 33000)
+    assert times[:6] == [500, 1500, 3500, 7500, 11500, 15500]  # capped at T2 = 4 s
+    assert times[-1] == 31500 and got == [None]
+
+
+def test_non_invite_client_provisional_moves_retransmissions_to_t2():
+    clock, wire, layer, tx, got, req = _client("BYE")
+    layer.match(parse(answer(req, 100))).on_response(parse(answer(req, 100)))
+    assert tx.state == t.PROCEEDING and got == [100]
+    # 17.1.2.2: the pending Timer E still fires, then it is reset to T2 each time
+    assert _times(clock, wire, layer, 9000) == [500, 4500, 8500]
+
+
+def test_non_invite_client_final_response_then_timer_k():
+    clock, wire, layer, tx, got, req = _client("OPTIONS")
+    resp = parse(answer(req, 200))
+    assert layer.match(resp) is tx
+    tx.on_response(resp)
+    assert got == [200] and tx.state == t.COMPLETED and tx.end[0] == "K"
+    tx.on_response(resp)  # a retransmission is absorbed
+    assert got == [200]
+    step(clock, layer, t.T4 + 100)
+    assert tx.state == t.TERMINATED and layer.table == {}
+
+
+def test_invite_client_error_response_is_acked_in_the_transaction():
+    clock, wire, layer, tx, got, req = _client("INVITE")
+    tx.on_response(parse(answer(req, 180)))
+    assert tx.state == t.PROCEEDING and tx.retx is None  # no INVITE retransmissions now
+    wire.sent = []
+    resp = parse(answer(req, 486))
+    tx.on_response(resp)
+    ack = wire.last()
+    # 17.1.1.3: same branch and R-URI, the response's To tag, CSeq number with ACK
+    assert ack.method == "ACK" and ack.top_via.branch == req.top_via.branch
+    assert ack.to_addr.tag == "peer1" and ack.cseq == 1 and ack.cseq_method == "ACK"
+    assert ack.uri == req.uri and got == [180, 486] and tx.state == t.COMPLETED
+    tx.on_response(resp)  # retransmitted 486: the ACK again, nothing up
+    assert len(wire.sent) == 2 and wire.sent[0][0] == wire.sent[1][0] and got == [180, 486]
+    step(clock, layer, 32100)  # Timer D
+    assert tx.state == t.TERMINATED
+
+
+def test_invite_client_2xx_is_accepted_and_retransmissions_go_up():
+    clock, wire, layer, tx, got, req = _client("INVITE")
+    ok = parse(answer(req, 200))
+    tx.on_response(ok)
+    assert tx.state == t.ACCEPTED and tx.end[0] == "M" and got == [200]
+    tx.on_response(ok)  # RFC 6026: the UA re-ACKs it
+    assert got == [200, 200]
+    step(clock, layer, 32100)
+    assert tx.state == t.TERMINATED and got == [200, 200]  # Timer M is not a failure
+
+
+def test_invite_server_error_response_timer_g_until_ack_then_timer_i():
+    clock, wire, layer = _layer()
+    req = parse(request("INVITE"))
+    tx = layer.server(req, PEER)
+    tx.respond(parse(answer(req, 100)))
+    assert tx.state == t.PROCEEDING
+    tx.respond(req.response(486, to_tag="me"))
+    assert tx.state == t.COMPLETED and tx.retx[0] == "G"
+    times = _times(clock, wire, layer, 8000)
+    assert times == [500, 1500, 3500, 7500]  # T1 doubling, capped at T2 (17.2.1)
+    again = parse(request("INVITE"))
+    assert layer.match(again) is tx
+    n = len(wire.sent)
+    tx.on_request(again)  # a retransmitted INVITE gets the 486 again
+    assert len(wire.sent) == n + 1
+    ack = parse(request("ACK", to_tag="me", cseq=1, branch=req.top_via.branch))
+    assert layer.match(ack) is tx  # the ACK for a non-2xx matches the INVITE's transaction
+    tx.on_request(ack)
+    assert tx.state == t.CONFIRMED and tx.retx is None and tx.end[0] == "I"
+    step(clock, layer, t.T4 + 100)
+    assert tx.state == t.TERMINATED
+
+
+def test_invite_server_no_ack_timer_h():
+    clock, wire, layer = _layer()
+    req = parse(request("INVITE"))
+    got = []
+    tx = layer.server(req, PEER, lambda tx, r: got.append(tx.error))
+    tx.respond(req.response(603, to_tag="me"))
+    step(clock, layer, 32100)
+    assert got == ["timeout"] and tx.state == t.TERMINATED
+
+
+def test_invite_server_2xx_is_resent_until_acked_then_timer_l():
+    clock, wire, layer = _layer()
+    req = parse(request("INVITE"))
+    got = []
+    tx = layer.server(req, PEER, lambda tx, r: got.append(tx.error))
+    tx.respond(req.response(200, to_tag="me"))
+    assert tx.state == t.ACCEPTED
+    assert _times(clock, wire, layer, 4000) == [500, 1500, 3500]  # 13.3.1.4
+    tx.acked()
+    assert _times(clock, wire, layer, 10000) == []
+    step(clock, layer, 30000)
+    assert tx.state == t.TERMINATED and got == []  # acknowledged: L just ends it
+
+
+def test_invite_server_2xx_never_acked_reports_timeout():
+    clock, wire, layer = _layer()
+    req = parse(request("INVITE"))
+    got = []
+    tx = layer.server(req, PEER, lambda tx, r: got.append(tx.error))
+    tx.respond(req.response(200, to_tag="me"))
+    step(clock, layer, 32100)
+    assert got == ["timeout"]  # the UA sends BYE (13.3.1.4)
+
+
+def test_non_invite_server_absorbs_retransmissions_until_timer_j():
+    clock, wire, layer = _layer()
+    req = parse(request("OPTIONS"))
+    tx = layer.server(req, PEER)
+    tx.on_request(req)  # before any response: nothing to resend (Trying)
+    assert wire.sent == []
+    tx.respond(req.response(200, to_tag="me"))
+    tx.on_request(parse(request("OPTIONS")))
+    assert len(wire.sent) == 2 and wire.sent[0] == wire.sent[1]
+    assert not tx.respond(req.response(500))  # a second final response is refused
+    step(clock, layer, 32100)
+    assert tx.state == t.TERMINATED and layer.match(req) is None
+
+
+def test_matching_by_branch_sent_by_and_method():
+    clock, wire, layer = _layer()
+    inv = parse(request("INVITE", branch="z9hG4bKabc"))
+    tx = layer.server(inv, PEER)
+    cancel = parse(request("CANCEL", branch="z9hG4bKabc"))
+    assert layer.match(cancel) is None  # CANCEL is a transaction of its own (9.2)
+    other = parse(request("INVITE", branch="z9hG4bKabd"))
+    assert layer.match(other) is None
+    assert layer.match(parse(request("ACK", branch="z9hG4bKabc"))) is tx
+
+
+def test_rfc2543_fallback_matching_without_the_cookie():
+    clock, wire, layer = _layer()
+    old = parse(request("INVITE", branch="1234"))
+    tx = layer.server(old, PEER)
+    assert layer.match(parse(request("INVITE", branch="1234"))) is tx
+    assert layer.match(parse(request("INVITE", branch="1234", cseq=2))) is None
+
+
+def test_transport_error_ends_the_transaction_and_tells_the_user():
+    clock, wire, layer = _layer()
+    wire.up = False
+    got = []
+    tx = layer.client(parse(request("OPTIONS")), PEER, lambda tx, r: got.append(tx.error))
+    assert got == ["transport"] and tx.state == t.TERMINATED and layer.table == {}
+
+
+def test_tick_says_how_long_until_the_next_timer():
+    clock, wire, layer, tx, got, req = _client("INVITE")
+    assert layer.tick() == 500
+    clock.t = 499
+    assert layer.tick() == 1
+
+
+def test_timers_survive_the_ticks_wrap():
+    clock = Clock((1 << 30) - 700)  # wraps 700 ms from now
+    wire = Wire()
+    layer = t.Transactions(wire.send, clock)
+    layer.client(parse(request("INVITE")), PEER, lambda tx, r: None)
+    assert _times(clock, wire, layer, 4000) == [(1 << 30) - 200, (1 << 30) + 800, (1 << 30) + 2800]
