@@ -64,3 +64,4 @@ run:
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
+include mk/deploy.mk
