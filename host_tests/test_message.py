@@ -1,6 +1,7 @@
 # The message API: headers by any name, lists, addresses, URIs, building and responses.
+from mpsip.headers import parse_address, parse_params, parse_via, quote, scan_quoted, split_list
 from mpsip.message import Request, Response, SipParseError, parse, validate
-from mpsip.uri import parse_uri
+from mpsip.uri import parse_hostport, parse_uri, unescape
 from support import raises
 
 INVITE = (
@@ -162,3 +163,114 @@ def test_huge_numbers_are_errors_not_crashes():
 
 def test_leading_crlf_keepalives_are_ignored():
     assert parse(b"\r\n\r\n" + MINIMAL % (b"1 OPTIONS", b"70")).method == "OPTIONS"
+
+
+def test_views_are_parsed_once_and_unknown_attributes_raise():
+    m = parse(INVITE)
+    assert m.top_via is m.top_via and m.from_addr is m.from_addr and m.cseq == 7
+    assert m.call_id == "call-1@10.0.0.1" and m.routes == [] and m.max_forwards == 70
+    assert raises(AttributeError, getattr, m, "no_such_view")
+    assert raises(AttributeError, getattr, m, "status")  # a request has none
+    assert raises(AttributeError, getattr, m.top_via, "no_such_param")
+
+
+def test_remove_and_set_to_none_drop_every_line():
+    m = parse(INVITE)
+    m.remove("v")
+    assert m.count("via") == 0 and m.vias == [] and m.top_via is None
+    m.set("Subject", None)
+    assert "subject" not in m and m.get("subject", "-") == "-"
+    raises(KeyError, m.__getitem__, "subject")
+
+
+def test_names_outside_the_table_are_spelled_by_rule_or_as_the_rfcs_do():
+    r = Request(
+        "INVITE",
+        "sip:a@b",
+        [
+            ("max-forwards", "70"),
+            ("www-authenticate", 'Digest realm="a"'),
+            ("MIME-VERSION", "1.0"),
+            ("rack", "1 1 INVITE"),
+            ("x-door-state", "open"),
+            ("l", "99"),  # Content-Length is always recomputed
+        ],
+    )
+    wire = r.to_bytes()
+    for line in (b"Max-Forwards: 70", b'WWW-Authenticate: Digest realm="a"', b"MIME-Version: 1.0"):
+        assert b"\r\n" + line + b"\r\n" in wire, line
+    assert b"\r\nRAck: 1 1 INVITE\r\n" in wire and b"\r\nX-Door-State: open\r\n" in wire
+    assert wire.endswith(b"\r\nContent-Length: 0\r\n\r\n") and wire.count(b"Content-Length") == 1
+
+
+def test_spellings_learnt_from_peers_stay_bounded():
+    from mpsip import message
+
+    names = [("x-h%d" % i, "v") for i in range(30)]
+    wire = Request("OPTIONS", "sip:a@b", names).to_bytes()
+    assert b"\r\nX-H29: v\r\n" in wire and len(message._SPELL) <= 32  # a peer cannot grow it
+
+
+def test_status_phrases_and_error_texts():
+    assert Response(486).reason == "Busy Here" and Response(180).reason == "Ringing"
+    assert Response(299).reason == "Unknown" and Response(200, "Fine").reason == "Fine"
+    e = SipParseError(505)
+    assert (e.status, e.reason, e.msg, str(e)) == (505, "Version Not Supported", None, "505 Version Not Supported")
+    assert str(SipParseError(400, "bad via: x")) == "400 bad via: x"
+
+
+def test_methods_is_a_tuple_of_the_rfc_methods():
+    from mpsip.message import METHODS
+
+    assert isinstance(METHODS, tuple) and len(METHODS) == 14
+    assert "INVITE" in METHODS and "PUBLISH" in METHODS and "INV" not in METHODS
+
+
+def test_response_to_unknown_method_with_mismatched_cseq_is_501():
+    data = MINIMAL.replace(b"OPTIONS sip", b"FOO sip") % (b"1 FOO2", b"70")
+    assert raises(SipParseError, parse, data, True).status == 501
+    data = MINIMAL.replace(b"OPTIONS sip", b"BYE sip") % (b"1 OPTIONS", b"70")
+    err = raises(SipParseError, parse, data, True)
+    assert err.status == 400 and err.msg.method == "BYE"
+
+
+def test_uri_equality_and_parts():
+    a = parse_uri("sip:%61lice@EXAMPLE.com;transport=udp")
+    assert a == parse_uri("sip:alice@example.com") and a != parse_uri("sip:alice@example.com:5070")
+    assert a != parse_uri("sips:alice@example.com") and a != "sip:alice@example.com"
+    assert a.is_sip and parse_uri("sips:x@y").is_sip and not parse_uri("tel:+1234").is_sip
+    assert a.hostport() == "EXAMPLE.com" and parse_uri("sip:h:5060").hostport() == "h:5060"
+    assert unescape("a%2541") == "a%41" and unescape("%zz%4") == "%zz%4"
+    assert raises(SipParseError, unescape, "%ff").status == 400  # escaped octets that are not UTF-8
+
+
+def test_host_and_port_bounds():
+    assert parse_hostport("h") == ("h", None) and parse_hostport("h:0") == ("h", 0)
+    assert parse_hostport("[::1]:65535") == ("[::1]", 65535) and parse_hostport("[::1]") == ("[::1]", None)
+    for bad in ("", ":5060", "h:", "h:65536", "h:5x", "[::1", "[]", "[::1]x", "h h", "2001:db8::1"):
+        assert raises(SipParseError, parse_hostport, bad).status == 400, bad
+
+
+def test_quoted_strings_lists_and_params():
+    assert scan_quoted('"a\\"b\\\\c" rest', 0) == ('a"b\\c', 9)
+    assert raises(SipParseError, scan_quoted, '"open', 0).status == 400
+    assert quote('a"b\\') == '"a\\"b\\\\"'
+    assert split_list('"x, y" <sip:a>, <sip:b;p=1,2>') == ['"x, y" <sip:a>', "<sip:b;p=1,2>"]
+    assert split_list("a ; b", ";") == ["a", "b"]
+    assert raises(SipParseError, split_list, "a,,b").status == 400
+    assert parse_params(' ; Tag = 1 ;lr; q="a;b"') == [("tag", "1"), ("lr", None), ("q", '"a;b"')]
+    for bad in ("x;a", ";", ";a=", ";a b", ';a="b'):
+        assert raises(SipParseError, parse_params, bad).status == 400, bad
+
+
+def test_addresses_and_vias_render_what_they_hold():
+    a = parse_address("Door  Station <sip:door@h>;tag=1")
+    assert (a.display, a.tag, a.uri.user) == ("Door Station", "1", "door")
+    a.set_param("tag", "2")
+    assert a.to_str() == '"Door Station" <sip:door@h>;tag=2' and str(a) == a.to_str()
+    assert parse_address("*").to_str() == "*" and parse_address("sip:x@h;expires=5").param("expires") == "5"
+    v = parse_via("SIP / 2.0 / udp host:5060 ; branch=z9hG4bK1;rport")
+    assert (v.transport, v.host, v.port, v.branch, v.param("rport", "-")) == ("UDP", "host", 5060, "z9hG4bK1", None)
+    v.set_param("rport", "5070")
+    assert v.to_str() == "SIP/2.0/UDP host:5060;branch=z9hG4bK1;rport=5070"
+    assert raises(SipParseError, parse_via, "SIP/3.0/UDP h").status == 505

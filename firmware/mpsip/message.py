@@ -1,156 +1,104 @@
 # SIP messages (RFC 3261 7, 20, 25): parse a datagram, build requests and responses.
 #
 # Header values are kept as the strings that arrived (folding undone, RFC 3261 7.3.1), so
-# re-serializing is a join; structured views (Via, addresses, CSeq) are parsed once and
-# cached. parse() validates what a user agent needs to answer: the start line, framing,
-# Via, From, To, Contact, CSeq, Max-Forwards. Everything malformed raises SipParseError.
-from mpsip.error import SipParseError
-from mpsip.headers import is_token, parse_address, parse_cseq, parse_u32, parse_via, split_list
-from mpsip.uri import Uri, parse_uri
+# re-serializing is a join; structured views (Via, addresses, CSeq) are parsed on first use
+# and cached. parse() checks what a user agent needs to answer: the start line, framing and
+# header lines; validate() the structured headers. Malformed input raises SipParseError.
+#
+# Heap: this module stays resident on a 96 KB board, and every def, class, name and constant
+# costs heap once imported. So tables are strings (a tuple of strings costs ~64 B an item),
+# the eleven views are one __getattr__, and parse() indexes the datagram's bytes (indexing a
+# str walks its UTF-8 from the start) and decodes only the values.
+from mpsip.error import SipParseError, phrase
+from mpsip.headers import parse_address, parse_cseq, parse_via, split_list
+from mpsip.uri import _TOKEN, Uri, _bad, parse_u32, parse_uri
 
-__all__ = ("SipParseError", "Request", "Response", "parse", "canonical")
-
-# RFC 3261 7.3.3 and the IANA registry: compact forms.
-_COMPACT = {
-    "i": "call-id",
-    "m": "contact",
-    "f": "from",
-    "t": "to",
-    "v": "via",
-    "l": "content-length",
-    "c": "content-type",
-    "k": "supported",
-    "s": "subject",
-    "e": "content-encoding",
-    "o": "event",
-    "u": "allow-events",
-    "r": "refer-to",
-    "b": "referred-by",
-    "x": "session-expires",
-    "y": "identity",
-    "a": "accept-contact",
-    "j": "reject-contact",
-    "d": "request-disposition",
-    "n": "identity-info",
-}
-
-# Spellings that plain capitalisation of each word would get wrong.
-_SPELLING = {
+# The most common headers and how they are written. Their names become interned strings
+# (qstrs) once imported, so parse() also takes them from a datagram without allocating.
+# to_bytes() spells other names itself (RFC 3261 7.3.1: names are case-insensitive) and
+# adds them here, up to a cap: the heap pays only for the names a program writes.
+_SPELL = {
+    "via": "Via",
+    "from": "From",
+    "to": "To",
     "call-id": "Call-ID",
     "cseq": "CSeq",
-    "www-authenticate": "WWW-Authenticate",
-    "mime-version": "MIME-Version",
-    "rack": "RAck",
-    "rseq": "RSeq",
+    "contact": "Contact",
+    "route": "Route",
+    "allow": "Allow",
+    "supported": "Supported",
+    "require": "Require",
+    "user-agent": "User-Agent",
+    "expires": "Expires",
 }
 
-# Headers whose value is a comma-separated list (RFC 3261 7.3.1); others keep their commas.
-_LISTS = (
-    "via",
-    "contact",
-    "route",
-    "record-route",
-    "path",
-    "service-route",
-    "allow",
-    "supported",
-    "require",
-    "proxy-require",
-    "unsupported",
-    "accept",
-    "accept-encoding",
-    "accept-language",
-    "allow-events",
-    "content-encoding",
-    "in-reply-to",
-    "call-info",
-    "alert-info",
-    "error-info",
-    "warning",
-)
 
-METHODS = (
-    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "NOTIFY", "MESSAGE",
-    "SUBSCRIBE", "REFER", "PRACK", "UPDATE", "PUBLISH",
-)  # fmt: skip
-
-# Reason phrases (RFC 3261 21) as one string: a dict of them costs ~2.6 KB of heap.
-_REASONS = (
-    "\n"
-    "100 Trying\n"
-    "180 Ringing\n"
-    "181 Call Is Being Forwarded\n"
-    "182 Queued\n"
-    "183 Session Progress\n"
-    "200 OK\n"
-    "202 Accepted\n"
-    "400 Bad Request\n"
-    "401 Unauthorized\n"
-    "403 Forbidden\n"
-    "404 Not Found\n"
-    "405 Method Not Allowed\n"
-    "406 Not Acceptable\n"
-    "407 Proxy Authentication Required\n"
-    "408 Request Timeout\n"
-    "415 Unsupported Media Type\n"
-    "416 Unsupported URI Scheme\n"
-    "420 Bad Extension\n"
-    "423 Interval Too Brief\n"
-    "480 Temporarily Unavailable\n"
-    "481 Call/Transaction Does Not Exist\n"
-    "482 Loop Detected\n"
-    "483 Too Many Hops\n"
-    "486 Busy Here\n"
-    "487 Request Terminated\n"
-    "488 Not Acceptable Here\n"
-    "491 Request Pending\n"
-    "500 Server Internal Error\n"
-    "501 Not Implemented\n"
-    "503 Service Unavailable\n"
-    "504 Server Time-out\n"
-    "505 Version Not Supported\n"
-    "513 Message Too Large\n"
-    "600 Busy Everywhere\n"
-    "603 Decline\n"
-    "604 Does Not Exist Anywhere\n"
-    "606 Not Acceptable\n"
-)
+# The methods RFC 3261 and its extensions define; the three that form dialogs come first.
+_METHODS = " INVITE SUBSCRIBE REFER ACK BYE CANCEL OPTIONS REGISTER INFO NOTIFY MESSAGE PRACK UPDATE PUBLISH "
 
 
-def _reason(status):
-    i = _REASONS.find("\n%d " % status)
-    if i < 0:
-        return "Unknown"
-    i += 5
-    return _REASONS[i : _REASONS.find("\n", i)]
+def __getattr__(name):
+    # METHODS is made when asked for: as a module constant its 14 strings cost ~1 KB of heap.
+    if name == "METHODS":
+        return tuple(_METHODS.split())
+    raise AttributeError(name)
 
 
 def canonical(name):
     """Any-case or compact header name -> the lower-case long name used as the key."""
-    n = name.lower()
-    return _COMPACT.get(n, n)
+    name = name.lower()
+    if len(name) == 1:
+        # RFC 3261 7.3.3 and the IANA registry: compact forms.
+        s = (
+            " i call-id m contact f from t to v via l content-length c content-type k supported s subject"
+            " e content-encoding o event u allow-events r refer-to b referred-by x session-expires y identity"
+            " a accept-contact j reject-contact d request-disposition n identity-info "
+        )
+        i = s.find(" %s " % name) + 3
+        if i > 2:
+            name = s[i : s.find(" ", i)]
+    return name
 
 
-def spell(key):
-    s = _SPELLING.get(key)
-    if s is None:
-        s = "-".join([w[:1].upper() + w[1:] for w in key.split("-")])
-    return s
+# validate() precedes the classes on purpose: the view names it reads are then interned when
+# Message.__getattr__ compares against them, which makes those literals qstrs, not objects.
+def validate(msg):
+    """Check everything a UA relies on (RFC 3261 8.1.1, 8.2): Via, From, To, Call-ID and
+    CSeq present once and well-formed, Contact and Max-Forwards well-formed, the CSeq
+    method matching the request's. Raises SipParseError (carrying msg) with the status to
+    answer: 400, or 501 for an unknown method (RFC 4475 3.1.2.18), 505 for a Via version."""
+    try:
+        for k in ["via", "from", "to", "call-id", "cseq"]:
+            n = msg.count(k)
+            if n == 0 or n > 1 and k != "via":  # RFC 4475 3.3.8
+                _bad(k, "")
+        # Every Via is checked, only the top one is kept: a long Via list stays strings.
+        for k in msg.get_all("via"):
+            parse_via(k)
+        if msg.count("max-forwards") > 1:
+            _bad("max-forwards", "")
+        # Each view is parsed (and cached): a malformed one raises.
+        for _ in (msg.from_addr, msg.to_addr, msg.contacts, msg.max_forwards, msg.cseq):
+            pass
+        if isinstance(msg, Request) and msg.cseq_method != msg.method:
+            # RFC 4475 3.1.2.17/18: 400, or 501 when the request method is one we do not know.
+            raise SipParseError(400 if (" %s " % msg.method) in _METHODS else 501)
+    except SipParseError as e:
+        e.msg = msg
+        raise
 
 
 class Message:
-    """Headers are an ordered list of (key, value): key the canonical lower-case name."""
+    """Headers are an ordered list of (key, value): key the canonical lower-case name.
+    Views, parsed on first use: vias, top_via, from_addr, to_addr, contacts, record_routes,
+    routes (Via/Address objects), call_id, cseq (int), cseq_method, max_forwards."""
 
-    def __init__(self, headers=None, body=b""):
-        self.headers = [(canonical(n), str(v)) for n, v in headers] if headers else []
-        self.body = body
-        self._cache = {}
+    _c = None  # the views' cache, made on first use and dropped by set/add/remove
 
-    # --- raw header access -------------------------------------------------------------
     def get(self, name, default=None):
-        key = canonical(name)
+        name = canonical(name)
         for k, v in self.headers:
-            if k == key:
+            if k == name:
                 return v
         return default
 
@@ -165,245 +113,176 @@ class Message:
 
     def get_all(self, name):
         """Every value of a header over all its lines; list headers split at commas."""
-        key = canonical(name)
+        name = canonical(name)
+        # RFC 3261 7.3.1: the headers whose value is a comma-separated list.
+        split = (" %s " % name) in (
+            " via contact route record-route path service-route allow supported require proxy-require"
+            " unsupported accept accept-encoding accept-language allow-events content-encoding in-reply-to"
+            " call-info alert-info error-info warning "
+        )
         out = []
         for k, v in self.headers:
-            if k == key:
-                if key in _LISTS:
+            if k == name:
+                if split:
                     out.extend(split_list(v))
                 else:
                     out.append(v)
         return out
 
     def count(self, name):
-        key = canonical(name)
+        name = canonical(name)
         n = 0
         for k, _ in self.headers:
-            if k == key:
+            if k == name:
                 n += 1
         return n
 
-    def set(self, name, value):
-        """Replace every line of the header by one (in the first one's place)."""
-        key = canonical(name)
-        self._forget(key)
-        value = str(value)
-        hs = self.headers
-        for i in range(len(hs)):
-            if hs[i][0] == key:
-                hs[i] = (key, value)
-                self.headers = [h for j, h in enumerate(hs) if j <= i or h[0] != key]
-                return
-        hs.append((key, value))
+    def set(self, name, value=None):
+        """Replace every line of the header by one, in the first one's place; no value
+        (remove(name)) drops them all."""
+        name = canonical(name)
+        hs = []
+        for h in self.headers:
+            if h[0] != name:
+                hs.append(h)
+            elif value is not None:
+                hs.append((name, str(value)))
+                value = None
+        if value is not None:
+            hs.append((name, str(value)))
+        self.headers = hs
+        self._c = None
+
+    remove = set
 
     def add(self, name, value, first=False):
-        key = canonical(name)
-        self._forget(key)
+        name = canonical(name)
+        hs = self.headers
+        i = len(hs)
         if first:
-            # RFC 3261 16.6/8.1.1.7: a new Via (or Route) goes on top.
-            self.headers.insert(self._first_index(key), (key, str(value)))
+            # RFC 3261 16.6/8.1.1.7: a new Via (or Route) goes on top of its kind.
+            for j in range(i):
+                if hs[j][0] == name:
+                    i = j
+                    break
+        hs.insert(i, (name, str(value)))
+        self._c = None
+
+    def __getattr__(self, name):
+        # The views (RFC 3261 20): one function rather than eleven properties (~1.2 KB of heap).
+        if name == "call_id":
+            return self.get("call-id")
+        c = self._c
+        if c is None:
+            c = self._c = {}
+        elif name in c:
+            return c[name]
+        if name == "top_via":
+            v = self.get("via")
+            if v is not None:
+                v = parse_via(split_list(v)[0] if "," in v else v)
+        elif name == "from_addr" or name == "to_addr":
+            v = self.get(name[:-5])
+            if v is not None:
+                v = parse_address(v)
+        elif (" %s " % name) in " vias contacts routes record_routes ":
+            v = []
+            for x in self.get_all(name[:-1].replace("_", "-")):  # record_routes -> record-route
+                v.append(parse_via(x) if name == "vias" else parse_address(x))
+        elif name == "cseq" or name == "cseq_method":
+            v = self.get("cseq")
+            c["cseq"], c["cseq_method"] = [None, None] if v is None else parse_cseq(v)
+            return c[name]
+        elif name == "max_forwards":
+            v = self.get("max-forwards")
+            if v is not None:
+                v = parse_u32(v, "max-forwards", 255)  # RFC 3261 20.22: 0-255
         else:
-            self.headers.append((key, str(value)))
-
-    def _first_index(self, key):
-        for i, (k, _) in enumerate(self.headers):
-            if k == key:
-                return i
-        return len(self.headers)
-
-    def remove(self, name):
-        key = canonical(name)
-        self._forget(key)
-        self.headers = [h for h in self.headers if h[0] != key]
-
-    def _forget(self, key):
-        self._cache.pop(key, None)
-        if key == "via":
-            self._cache.pop("via0", None)
-
-    # --- structured views (parsed once, cached) -------------------------------------------
-    def _cached(self, key, fn):
-        c = self._cache
-        if key in c:
-            return c[key]
-        v = c[key] = fn(self, key)
+            raise AttributeError(name)
+        c[name] = v
         return v
 
-    @property
-    def vias(self):
-        return self._cached("via", _vias)
-
-    @property
-    def top_via(self):
-        return self._cached("via0", _top_via)
-
-    @property
-    def from_addr(self):
-        return self._cached("from", _address)
-
-    @property
-    def to_addr(self):
-        return self._cached("to", _address)
-
-    @property
-    def contacts(self):
-        return self._cached("contact", _addresses)
-
-    @property
-    def record_routes(self):
-        return self._cached("record-route", _addresses)
-
-    @property
-    def routes(self):
-        return self._cached("route", _addresses)
-
-    @property
-    def call_id(self):
-        return self.get("call-id")
-
-    @property
-    def cseq(self):
-        c = self._cached("cseq", _cseq)
-        return c[0] if c else None
-
-    @property
-    def cseq_method(self):
-        c = self._cached("cseq", _cseq)
-        return c[1] if c else None
-
-    @property
-    def max_forwards(self):
-        return self._cached("max-forwards", _max_forwards)
-
-    # --- serialization ------------------------------------------------------------------
     def to_bytes(self):
         # RFC 3261 7.5 / 18: one line per header as 'Name: value'; Content-Length always
         # written and always true. Empty values are left out: small stacks choke on 'Name:'.
         # MicroPython's str.encode() shares the string's buffer: the head costs one join.
-        lines = [self.start_line()]
+        out = [self.start_line()]
         for k, v in self.headers:
             if v and k != "content-length":
-                lines.append(spell(k) + ": " + v)
-        lines.append("Content-Length: %d" % len(self.body))
-        lines.append("")
-        lines.append("")
-        head = "\r\n".join(lines).encode()
-        lines = None
-        return b"".join((head, self.body)) if self.body else head
+                s = _SPELL.get(k)
+                if s is None:
+                    # RFC 3261 20 and RFC 3262 7 spell these unlike the rule.
+                    s = " www-authenticate WWW-Authenticate mime-version MIME-Version rack RAck rseq RSeq "
+                    i = s.find(" %s " % k) + len(k) + 2
+                    if i > len(k) + 1:
+                        s = s[i : s.find(" ", i)]
+                    else:
+                        s = ""
+                        for w in k.split("-"):
+                            s += "-" + w[:1].upper() + w[1:]
+                        s = s[1:]
+                    # Kept for the next message; capped, as a peer's header names reach here too.
+                    if len(_SPELL) < 32:
+                        _SPELL[k] = s
+                out.append("\r\n")
+                out.append(s)
+                out.append(": ")
+                out.append(v)
+        out.append("\r\nContent-Length: %d\r\n\r\n" % len(self.body))
+        out = "".join(out).encode()
+        return out + self.body if self.body else out
 
     __bytes__ = to_bytes
+
+    def start_line(self):
+        if isinstance(self, Response):
+            return "%s %d %s" % ("SIP/2.0", self.status, self.reason)
+        return "%s %s %s" % (self.method, self.uri.to_str(), "SIP/2.0")
 
     def __str__(self):
         return self.to_bytes().decode()
 
 
-def _vias(msg, key):
-    return [parse_via(v) for v in msg.get_all(key)]
-
-
-def _top_via(msg, key):
-    v = msg.get("via")
-    return None if v is None else parse_via(split_list(v)[0])
-
-
-def _address(msg, key):
-    v = msg.get(key)
-    return None if v is None else parse_address(v)
-
-
-def _addresses(msg, key):
-    return [parse_address(v) for v in msg.get_all(key)]
-
-
-def _cseq(msg, key):
-    v = msg.get(key)
-    return None if v is None else parse_cseq(v)
-
-
-def _max_forwards(msg, key):
-    v = msg.get(key)
-    if v is None:
-        return None
-    n = parse_u32(v, "Max-Forwards")
-    if n > 255:  # RFC 3261 20.22: 0-255
-        raise SipParseError(400, "bad Max-Forwards: " + v)
-    return n
-
-
 class Request(Message):
     def __init__(self, method, uri, headers=None, body=b""):
-        Message.__init__(self, headers, body)
+        hs = self.headers = []
+        for k, v in headers or ():
+            hs.append((canonical(k), str(v)))
+        self.body = body
         self.method = method
         self.uri = uri if isinstance(uri, Uri) or uri is None else parse_uri(uri)
-
-    def start_line(self):
-        return "%s %s SIP/2.0" % (self.method, self.uri.to_str())
 
     def response(self, status, reason=None, to_tag=None):
         """A response built as RFC 3261 8.2.6.2 says: Via, From, To, Call-ID, CSeq copied
         (Record-Route too for dialog-forming 1xx/2xx, 12.1.1), a To tag added once past 100."""
-        rr = 100 < status < 300 and self.method in ("INVITE", "SUBSCRIBE", "REFER")
-        hs = []
+        # Record-Route for the methods that form dialogs (RFC 3261 12.1.1, RFC 6665 4.1.3,
+        # RFC 3515 2.4.1: INVITE, SUBSCRIBE, REFER); Timestamp in a 100 (RFC 3261 8.2.6.1).
+        rr = 100 < status < 300 and 0 <= _METHODS.find(" %s " % self.method) < 22
+        r = Response(status, reason)
         for k, v in self.headers:
             if k == "to" and to_tag and status > 100 and self.to_addr.tag is None:
-                v = v + ";tag=" + to_tag
-            if k in _COPIED or (rr and k == "record-route") or (status == 100 and k == "timestamp"):
-                hs.append((k, v))
-        r = Response(status, reason)
-        r.headers = hs
+                v += ";%s=%s" % ("tag", to_tag)
+            if (
+                k == "via"
+                or k == "from"
+                or k == "to"
+                or k == "call-id"
+                or k == "cseq"
+                or (rr and k == "record-route")
+                or (status == 100 and k == "timestamp")
+            ):
+                r.headers.append((k, v))
         return r
-
-    def __repr__(self):
-        return "<Request %s %s>" % (self.method, self.uri)
-
-
-_COPIED = ("via", "from", "to", "call-id", "cseq")
 
 
 class Response(Message):
     def __init__(self, status, reason=None, headers=None, body=b""):
-        Message.__init__(self, headers, body)
+        hs = self.headers = []
+        for k, v in headers or ():
+            hs.append((canonical(k), str(v)))
+        self.body = body
         self.status = status
-        self.reason = _reason(status) if reason is None else reason
-
-    def start_line(self):
-        return "SIP/2.0 %d %s" % (self.status, self.reason)
-
-    def __repr__(self):
-        return "<Response %d %s>" % (self.status, self.reason)
-
-
-def _split_head(data):
-    """Split a datagram into (header lines, body bytes). CRLF is the rule (RFC 3261 7);
-    bare LF is tolerated as robust parsers do; a missing empty line means no body."""
-    end = data.find(b"\r\n\r\n")
-    if end >= 0:
-        return data[:end], data[end + 4 :], "\r\n"
-    end = data.find(b"\n\n")
-    if end >= 0:
-        return data[:end], data[end + 2 :], "\n"
-    return data, b"", "\r\n" if b"\r\n" in data else "\n"
-
-
-# Header names as they are usually spelled on the wire -> key, so the hot loop can skip
-# lower() for them; anything else goes through canonical().
-_KEYS = {
-    "Via": "via",
-    "From": "from",
-    "To": "to",
-    "Call-ID": "call-id",
-    "CSeq": "cseq",
-    "Contact": "contact",
-    "Max-Forwards": "max-forwards",
-    "Content-Length": "content-length",
-    "Content-Type": "content-type",
-    "Record-Route": "record-route",
-    "Route": "route",
-    "Allow": "allow",
-    "Supported": "supported",
-    "User-Agent": "user-agent",
-    "Expires": "expires",
-}
+        self.reason = phrase(status) if reason is None else reason
 
 
 def parse(data, strict=False):
@@ -414,147 +293,106 @@ def parse(data, strict=False):
     validate() checks all of them. strict=True does both (RFC 4475's "invalid" set)."""
     if not isinstance(data, bytes):
         data = bytes(data)
-    # RFC 3261 7.5: ignore CRLFs before the start line (keep-alives, RFC 5626 3.5.1).
-    start = 0
     n = len(data)
-    while start < n and (data[start] == 13 or data[start] == 10):
-        start += 1
-    if start == n:
-        raise SipParseError(400, "empty message")
-    head, body, sep = _split_head(data[start:] if start else data)
-    try:
-        text = head.decode()
-    except UnicodeError:
-        raise SipParseError(400, "header section is not UTF-8") from None
+    pos = 0
+    # RFC 3261 7.5: ignore CRLFs before the start line (keep-alives, RFC 5626 3.5.1).
+    sep = b"\r\n"
+    while pos < n and data[pos] in sep:
+        pos += 1
+    # CRLF is the rule (RFC 3261 7); bare LF is tolerated as robust parsers do; without an
+    # empty line there is no body.
+    end = data.find(b"\r\n\r\n", pos)
+    body = end + 4
+    if end < 0:
+        end = data.find(b"\n\n", pos)
+        body = end + 2
+        if end < 0:
+            end = body = n
+        if end < n or data.find(sep, pos) < 0:
+            sep = b"\n"
     # A lone CR or LF inside a line would survive into a value and break re-serialization.
-    crlf = text.count("\r\n")
-    if text.count("\r") != crlf or (sep == "\r\n" and text.count("\n") != crlf):
-        raise SipParseError(400, "bare CR or LF in the header section")
-    tlen = len(text)
-    eol = text.find(sep)
+    i = data.count(b"\r\n", pos, end)
+    if pos == n or data.count(b"\r", pos, end) != i or sep == b"\r\n" and data.count(b"\n", pos, end) != i:
+        _bad("message", "")
+    mv = memoryview(data)
+    eol = data.find(sep, pos, end)
     if eol < 0:
-        eol = tlen
-    first = text[:eol]
+        eol = end
     err = None
-    if first[:4].upper() == "SIP/":
-        parts = first.split(" ", 2)
-        if len(parts) < 2:
-            raise SipParseError(400, "bad status line")
-        code = parts[1]
-        if len(code) != 3 or not code.isdigit() or code[0] not in "123456":
-            raise SipParseError(400, "bad status code: " + code[:20])
-        msg = Response(int(code), parts[2].strip() if len(parts) > 2 else "")
-        if parts[0].upper() != "SIP/2.0":
-            raise SipParseError(505, "SIP version not supported")
-    else:
-        # RFC 4475 3.1.2.9/3.1.2.10: extra SP between or after the elements is tolerated;
-        # LWS inside the Request-URI is not (3.1.2.8).
-        parts = first.split()
-        if len(parts) != 3:
-            raise SipParseError(400, "bad request line")
-        method, ruri, version = parts
-        if not is_token(method):
-            raise SipParseError(400, "bad method")
-        msg = Request(method, None)
-        if version.upper() != "SIP/2.0":
-            err = SipParseError(505 if version[:4].upper() == "SIP/" else 400, "SIP version not supported")
-        elif ruri[0] == "<":  # RFC 4475 3.1.2.7
-            err = SipParseError(400, "Request-URI in <>")
+    try:
+        line = str(mv[pos:eol], "utf-8")
+        # A status line starts with "SIP/" (in any case: only an 's' costs a slice).
+        if line[0].lower() == "s" and line[:4].upper() == "SIP/":
+            parts = line.split(" ", 2)
+            i = parts[1] if len(parts) > 1 else ""
+            if len(i) != 3 or i.strip("0123456789") or not 99 < int(i) < 700:
+                _bad("message", line)
+            msg = Response(int(i), parts[2].strip() if len(parts) > 2 else "")
+            if parts[0].upper() != "SIP/2.0":
+                raise SipParseError(505)
         else:
-            try:
-                msg.uri = parse_uri(ruri)
-            except SipParseError as e:
-                err = e
-    hs = msg.headers
-    keys = _KEYS
-    clen = None
-    # Walk the header lines by position: no list of lines, one string per value.
-    # A trailing CR is whitespace too, for bare-LF messages.
-    ws = " \t\r"
-    step = len(sep)
-    pos = eol + step
-    while pos < tlen:
-        eol = text.find(sep, pos)
-        if eol < 0:
-            eol = tlen
-        c = text[pos]
-        if c == " " or c == "\t":
-            # RFC 3261 7.3.1: a continuation line folds into the previous value.
-            if not hs:
-                raise SipParseError(400, "continuation before any header")
-            k, v = hs[-1]
-            hs[-1] = (k, (v + " " + text[pos:eol].strip()).strip())
-            pos = eol + step
-            continue
-        colon = text.find(":", pos, eol)
-        if colon <= pos:
-            raise SipParseError(400, "header line without name or colon")
-        name = text[pos:colon]
-        key = keys.get(name)
-        if key is None:
-            name = name.rstrip()
-            if not is_token(name):
-                raise SipParseError(400, "bad header name")
-            key = canonical(name)
-        vs = colon + 1
-        while vs < eol and text[vs] in ws:
-            vs += 1
-        ve = eol
-        while ve > vs and text[ve - 1] in ws:
-            ve -= 1
-        hs.append((key, text[vs:ve]))
+            # RFC 4475 3.1.2.9/3.1.2.10: extra SP between or after the elements is tolerated;
+            # LWS inside the Request-URI is not (3.1.2.8), nor <> around it (3.1.2.7).
+            parts = line.split()
+            if len(parts) != 3 or parts[0].strip(_TOKEN):
+                _bad("message", line)
+            msg = Request(parts[0], None)
+            i = parts[2].upper()
+            if i != "SIP/2.0":
+                err = SipParseError(505 if i[:4] == "SIP/" else 400)
+            else:
+                try:
+                    msg.uri = parse_uri(parts[1])
+                except SipParseError as e:
+                    err = e
+        parts = None
+        hs = msg.headers
+        clen = None
+        step = len(sep)
         pos = eol + step
-        if key == "content-length":
-            # Framing, RFC 3261 18.3: read it here, it decides where the body ends.
-            v = hs[-1][1]
-            if not v.isdigit() or len(v) > 10:
-                raise SipParseError(400, "bad Content-Length", msg)
-            v = int(v)
-            if clen is not None and v != clen:  # RFC 4475 3.3.9
-                raise SipParseError(400, "conflicting Content-Length", msg)
-            clen = v
+        while pos < end:
+            eol = data.find(sep, pos, end)
+            if eol < 0:
+                eol = end
+            line = data[pos] == 32 or data[pos] == 9
+            i = data.find(b":", pos, eol)
+            if line or i <= pos:
+                # RFC 3261 7.3.1: a continuation line folds into the previous value.
+                if not line or not hs:
+                    _bad("headers", str(mv[pos:eol], "utf-8"))
+                k, v = hs[-1]
+                hs[-1] = (k, (v + " " + str(mv[pos:eol], "utf-8").strip(" \t\r")).strip(" \t\r"))
+                pos = eol + step
+                continue
+            k = str(mv[pos:i], "utf-8").rstrip(" \t")
+            if k.strip(_TOKEN):
+                _bad("headers", k)
+            k = k.lower()
+            if len(k) == 1:
+                k = canonical(k)
+            i += 1
+            while i < eol and (data[i] == 32 or data[i] == 9):
+                i += 1
+            v = str(mv[i:eol], "utf-8").rstrip(" \t\r")
+            hs.append((k, v))
+            pos = eol + step
+            if k == "content-length":
+                # Framing, RFC 3261 18.3: read here, it decides where the body ends.
+                if not v or len(v) > 10 or v.strip("0123456789") or clen is not None and int(v) != clen:
+                    raise SipParseError(400, None, msg)  # RFC 4475 3.3.9: conflicting lengths
+                clen = int(v)
+    except UnicodeError:
+        _bad("headers", "utf-8")
     # A UDP body ends at Content-Length and octets after it are ignored; without
     # Content-Length it runs to the end of the datagram (RFC 3261 18.3).
-    if clen is not None:
-        if clen > len(body):  # RFC 4475 3.1.2.2
-            raise SipParseError(400, "Content-Length larger than the message", msg)
-        if clen < len(body):
-            body = body[:clen]
-    msg.body = body
+    if clen is None:
+        clen = n - body
+    elif clen > n - body:  # RFC 4475 3.1.2.2
+        raise SipParseError(400, None, msg)
+    msg.body = data[body : body + clen]
     if err is not None:
         err.msg = msg
         raise err
     if strict:
         validate(msg)
     return msg
-
-
-_VALIDATED = (("from", _address), ("to", _address), ("contact", _addresses), ("max-forwards", _max_forwards))
-
-
-def validate(msg):
-    """Check everything a UA relies on (RFC 3261 8.1.1, 8.2): Via, From, To, Call-ID and
-    CSeq present once and well-formed, Contact and Max-Forwards well-formed, the CSeq
-    method matching the request's. Raises SipParseError (carrying msg) with the status to
-    answer: 400, or 501 for an unknown method (RFC 4475 3.1.2.18), 505 for a Via version."""
-    try:
-        for key in ("via", "from", "to", "call-id", "cseq"):
-            n = msg.count(key)
-            if n == 0:
-                raise SipParseError(400, "missing " + spell(key))
-            if n > 1 and key != "via":  # RFC 4475 3.3.8
-                raise SipParseError(400, "more than one " + spell(key))
-        # Every Via is checked, only the top one is kept: a long Via list stays strings.
-        for v in msg.get_all("via"):
-            parse_via(v)
-        if msg.count("max-forwards") > 1:
-            raise SipParseError(400, "more than one Max-Forwards")
-        for key, fn in _VALIDATED:
-            msg._cached(key, fn)
-        method = msg.cseq_method
-        if isinstance(msg, Request) and method != msg.method:
-            # RFC 4475 3.1.2.17/18: 400, or 501 when the request method is one we do not know.
-            raise SipParseError(400 if msg.method in METHODS else 501, "CSeq method does not match")
-    except SipParseError as e:
-        e.msg = msg
-        raise

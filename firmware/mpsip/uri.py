@@ -1,84 +1,66 @@
 # URIs in SIP: sip/sips (RFC 3261 19.1), tel (RFC 3966) and any other scheme kept opaque
 # (RFC 3261 19.1.1 allows absoluteURI anywhere a URI goes).
+#
+# Heap: every def, class, attribute and constant costs heap once imported (tools/bench.py
+# measures it), so character classes are strings tested with s.strip(SET) == "" (one C loop,
+# no allocation) and the parameter accessors of Uri, Address and Via live in one base class.
 from mpsip.error import SipParseError
 
-_ALPHA = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_DIGITS = "0123456789"
-_SCHEME = _ALPHA + _DIGITS + "+-."
-_HOST = _ALPHA + _DIGITS + "-._"
-_HEX6 = "0123456789abcdefABCDEF:."
+# RFC 3261 25.1: token characters (alphanum plus these). Also the loose check of schemes and
+# host names, whose characters are a subset: one string instead of three.
+_TOKEN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
 
 
-def _bad(what, s):
-    raise SipParseError(400, "bad %s: %s" % (what, s[:60]))
+def _bad(name, s):
+    raise SipParseError(400, "bad %s: %s" % (name, s[:60]))
 
 
-def parse_port(s):
-    # RFC 3261 25.1: port = 1*DIGIT; anything above 65535 cannot be a UDP port.
-    if not s or len(s) > 5 or not s.isdigit():
-        _bad("port", s)
-    p = int(s)
-    if p > 65535:
-        _bad("port", s)
-    return p
+def parse_u32(s, name, n=0xFFFFFFFF):
+    """A decimal that must fit 32 bits (RFC 3261 8.1.1.5, RFC 4475 3.1.2.4), or `n`.
+    ASCII digits only: str.isdigit() also takes '²', which int() refuses."""
+    s = s.strip()
+    if not s or len(s) > 10 or s.strip("0123456789") or int(s) > n:
+        _bad(name, s)
+    return int(s)
 
 
 def parse_hostport(s):
     """'host[:port]' or '[v6]:port' -> (host, port or None). IPv6 keeps its brackets."""
-    if s[:1] == "[":
-        end = s.find("]")
-        if end < 3:
-            _bad("IPv6 reference", s)
-        for c in s[1:end]:
-            if c not in _HEX6:
-                _bad("IPv6 reference", s)
-        rest = s[end + 1 :]
-        if not rest:
-            return s, None
-        if rest[0] != ":":
-            _bad("host", s)
-        return s[: end + 1], parse_port(rest[1:])
-    host, colon, port = s.partition(":")
-    if not host:
+    if s.startswith("["):
+        # RFC 3261 25.1 IPv6reference; RFC 5118 4.1: hex, ':' and '.' (an embedded IPv4).
+        i = s.find("]") + 1
+        bad = i < 4 or s[1 : i - 1].strip("0123456789abcdefABCDEF:.")
+    else:
+        # RFC 5118 4.2: an IPv6 address without [ ] fails too (its first group is the host).
+        i = s.find(":")
+        if i < 0:
+            i = len(s)
+        bad = not i or (s[:i] if i < len(s) else s).strip(_TOKEN)
+    if bad or i < len(s) and s[i] != ":":
         _bad("host", s)
-    for c in host:
-        if c not in _HOST:
-            # RFC 5118 4.2: an IPv6 address without [ ] lands here too.
-            _bad("host", s)
-    return host, (parse_port(port) if colon else None)
+    if i == len(s):
+        return s, None
+    # RFC 3261 25.1: port = 1*DIGIT; above 65535 it cannot be a UDP port.
+    return s[:i], parse_u32(s[i + 1 :], "port", 65535)
 
 
 def unescape(s):
     """%HH -> octet, once (RFC 3261 19.1.4; RFC 4475 3.1.1.3: never recursively)."""
     if "%" not in s:
         return s
-    out = bytearray()
-    b = s.encode()
-    i, n = 0, len(b)
-    while i < n:
-        c = b[i]
-        if c == 0x25 and i + 2 < n and _ishex(b[i + 1]) and _ishex(b[i + 2]):
-            out.append(int(b[i + 1 : i + 3], 16))
-            i += 3
+    s = s.split("%")
+    out = bytearray(s[0].encode())
+    for p in s[1:]:
+        if len(p) > 1 and not p[:2].strip("0123456789abcdefABCDEF"):
+            out.append(int(p[:2], 16))
+            p = p[2:]
         else:
-            out.append(c)
-            i += 1
-    return out.decode()
-
-
-def _ishex(c):
-    return 0x30 <= c <= 0x39 or 0x41 <= c <= 0x46 or 0x61 <= c <= 0x66
-
-
-def parse_uri_params(s):
-    """';a=b;c' -> [('a', 'b'), ('c', None)]; names lower-cased (RFC 3261 19.1.4)."""
-    params = []
-    for p in s.split(";")[1:]:
-        name, eq, value = p.partition("=")
-        if not name:
-            _bad("URI parameter", s)
-        params.append((name.lower(), value if eq else None))
-    return params
+            out.append(37)
+        out.extend(p.encode())
+    try:
+        return out.decode()
+    except UnicodeError:  # escaped octets that are not UTF-8 (RFC 3261 19.1.2 allows any)
+        _bad("uri", "%".join(s))
 
 
 def get_param(params, name, default=None):
@@ -95,101 +77,134 @@ def params_str(params):
     return out
 
 
-class Uri:
-    """A parsed URI. sip/sips fill user, password, host, port, params and headers;
-    tel fills user (the number) and params; other schemes keep `opaque`."""
-
-    def __init__(self, scheme, user=None, host=None, port=None, params=None, headers=None, password=None):
-        self.scheme = scheme
-        self.user = user
-        self.password = password
-        self.host = host
-        self.port = port
-        self.params = params if params is not None else []
-        self.headers = headers
-        self.opaque = None
+class _Params:
+    """Ordered (name, value) parameters, shared by Uri, Address and Via."""
 
     def param(self, name, default=None):
         return get_param(self.params, name, default)
 
-    @property
-    def is_sip(self):
-        return self.scheme == "sip" or self.scheme == "sips"
+    def set_param(self, name, value):
+        # Every occurrence goes and one is appended, in a new list (the old may be shared).
+        ps = []
+        for p in self.params:
+            if p[0] != name:
+                ps.append(p)
+        ps.append((name, value))
+        self.params = ps
 
     def hostport(self):
         return self.host if self.port is None else "%s:%d" % (self.host, self.port)
 
+    def __getattr__(self, name):
+        # Computed attributes without a property each (a property costs ~120 B of heap):
+        # Address.tag (RFC 3261 19.3), Via.branch (RFC 3261 8.1.1.7), Uri.is_sip.
+        if name == "tag" or name == "branch":
+            return get_param(self.params, name)
+        if name == "is_sip":
+            return self.scheme == "sip" or self.scheme == "sips"
+        raise AttributeError(name)
+
+
+class Uri(_Params):
+    """A parsed URI. sip/sips fill user, password, host, port, params and headers;
+    tel fills user (the number) and params; other schemes keep `opaque`."""
+
+    # Absent parts are these class defaults: an attribute set on an instance costs heap.
+    user = password = host = port = headers = opaque = None
+
+    def __init__(self, scheme, user=None, host=None, port=None, params=None, headers=None, password=None):
+        self.scheme = scheme
+        self.params = [] if params is None else params
+        if user is not None:
+            self.user = user
+        if host is not None:
+            self.host = host
+        if port is not None:
+            self.port = port
+        if headers is not None:
+            self.headers = headers
+        if password is not None:
+            self.password = password
+
     def to_str(self):
         if self.opaque is not None:
             return self.scheme + ":" + self.opaque
-        s = self.scheme + ":"
+        s = [self.scheme, ":"]
         if self.user is not None:
-            s += self.user
+            s.append(self.user)
             if self.password is not None:
-                s += ":" + self.password
+                s.append(":" + self.password)
             if self.host is not None:
-                s += "@"
+                s.append("@")
         if self.host is not None:
-            s += self.hostport()
-        s += params_str(self.params)
+            s.append(self.hostport())
+        if self.params:
+            s.append(params_str(self.params))
         if self.headers is not None:
-            s += "?" + self.headers
-        return s
+            s.append("?" + self.headers)
+        return "".join(s)
 
     __str__ = to_str
 
-    def __repr__(self):
-        return "<Uri %s>" % self.to_str()
-
-    def __eq__(self, other):
+    def __eq__(self, value):
         # A working subset of RFC 3261 19.1.4: scheme, unescaped user, host (no case) and port.
         return (
-            isinstance(other, Uri)
-            and self.scheme == other.scheme
-            and self.opaque == other.opaque
-            and unescape(self.user or "") == unescape(other.user or "")
-            and (self.host or "").lower() == (other.host or "").lower()
-            and self.port == other.port
+            isinstance(value, Uri)
+            and self.scheme == value.scheme
+            and self.opaque == value.opaque
+            and unescape(self.user or "") == unescape(value.user or "")
+            and (self.host or "").lower() == (value.host or "").lower()
+            and self.port == value.port
         )
 
 
 def parse_uri(s):
-    colon = s.find(":")
-    if colon <= 0 or s[0] not in _ALPHA:
-        _bad("URI", s)
-    scheme = s[:colon].lower()
-    for c in scheme:
-        if c not in _SCHEME:
-            _bad("URI scheme", s)
-    rest = s[colon + 1 :]
-    if not rest or " " in rest or "\t" in rest:
-        _bad("URI", s)
+    c = s.find(":")
+    # RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ); RFC 4475 3.1.2.8: no LWS.
+    if c <= 0 or not s[0].isalpha() or s[:c].strip(_TOKEN) or c + 1 == len(s) or " " in s or "\t" in s:
+        _bad("uri", s)
+    scheme = s[:c]
+    if scheme != "sip":
+        scheme = scheme.lower()
+    u = Uri(scheme)
+    i = c + 1
+    n = len(s)
     if scheme == "sip" or scheme == "sips":
         # userinfo may hold ';', '?', ':' and ',' (RFC 4475 3.1.1.2, 3.1.1.9) but never a raw '@'.
-        user = password = None
-        at = rest.find("@")
+        at = s.find("@", i)
         if at >= 0:
-            user, colon, pw = rest[:at].partition(":")
-            if not user:
-                _bad("URI user", s)
-            if colon:
-                password = pw
-            rest = rest[at + 1 :]
-        rest, q, headers = rest.partition("?")
-        hostport, semi, params = rest.partition(";")
-        host, port = parse_hostport(hostport)
-        return Uri(
-            scheme,
-            user,
-            host,
-            port,
-            parse_uri_params(semi + params) if semi else [],
-            headers if q else None,
-            password,
-        )
-    if scheme == "tel":
-        number, semi, params = rest.partition(";")
-        return Uri(scheme, number, params=parse_uri_params(semi + params) if semi else [])
-    u = Uri(scheme)
-    u.opaque = rest
+            c = s.find(":", i, at)
+            if c >= 0:
+                u.password = s[c + 1 : at]
+            else:
+                c = at
+            if c == i:
+                _bad("uri", s)
+            u.user = s[i:c]
+            i = at + 1
+        c = s.find("?", i)
+        if c >= 0:
+            u.headers = s[c + 1 :]
+            n = c
+        c = s.find(";", i, n)
+        if c < 0:
+            c = n
+        u.host, port = parse_hostport(s[i:c])
+        if port is not None:
+            u.port = port
+    elif scheme == "tel":
+        c = s.find(";", i)
+        if c < 0:
+            c = n
+        u.user = s[i:c]
+    else:
+        u.opaque = s[i:]
+        return u
+    # RFC 3261 19.1.4: ';name[=value]' parameters, names compared without case.
+    if c < n:
+        for p in s[c + 1 : n].split(";"):
+            e = p.find("=")
+            if not p or e == 0:
+                _bad("uri", s)
+            u.params.append((p.lower(), None) if e < 0 else (p[:e].lower(), p[e + 1 :]))
     return u
