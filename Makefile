@@ -58,6 +58,7 @@ bench: $(STAMP)
 	@mkdir -p build
 	$(PY) tools/bench.py
 	$(PY) tools/bench_auth_sdp.py
+	$(PY) tools/bench_ua.py
 
 run:
 	@echo "make run (the host demo) arrives with the intercom application (issue 5)."; exit 2

@@ -107,8 +107,12 @@ class Registration:
             return
         if st in (401, 407):
             a = authorize(resp, "REGISTER", tx.req.uri.to_str(), ua.auth_user, ua.password or "")
-            # a second challenge for the nonce we answered, not marked stale: wrong credentials
-            if a is None or (a[2] == self.nonce and not a[3]):
+            # a second challenge for the nonce we answered, not marked stale: wrong credentials.
+            # Only for a request that carried them: a REGISTER sent without (a refresh, the
+            # one after the NAT fix-up) may well meet the same nonce again (Kamailio's last
+            # for their lifetime).
+            sent = tx.req.get("authorization") or tx.req.get("proxy-authorization")
+            if a is None or (sent and a[2] == self.nonce and not a[3]):
                 self.nonce = None
                 self.failed("auth", 60)
                 return

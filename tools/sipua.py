@@ -1,0 +1,253 @@
+# sipua: mpsip's user agent on a UDP socket, driven from the command line - the same
+# code on the MicroPython unix port (as on the board) and on CPython. The peer tests and
+# tools/bench_ua.py run it; one line per event on stdout, flushed:
+#     EVENT registered expires=600 us=2310 heap=74912 t=12
+#     EVENT connected call=1 codec=PCMU remote=127.0.0.1:10000 dir=sendrecv heap=109600 t=40
+#     EVENT ended call=1 reason=bye t=1043
+# (heap: bytes in use after a collection, MicroPython only; t: ms since start; us: time
+# from register() or call() to this event, on the first registration and our call)
+#
+#   micropython -X heapsize=160K -m sipua --port 5062 --registrar 127.0.0.1:5060 \
+#       --user ua --password ua-pw --domain 127.0.0.1 --call sip:bob@127.0.0.1 --hangup-after 2
+#   (MICROPYPATH=.frozen:build/mpy-host/firmware:build/mpy-host/tools - .frozen for asyncio,
+#   which mpsip.transport imports; on CPython: python tools/sipua.py ...)
+#
+# Options (each takes one value, except the flag --answer):
+#   --port N            our SIP port on 127.0.0.1 (--host to change the address)
+#   --registrar H:P     register there (digest with --user/--password), and send calls there;
+#                       without it nothing registers and calls go straight to their URI
+#   --backup H:P        a backup registrar      --expires S    asked for (600)
+#   --user --password --domain (--domain defaults to the registrar's host)
+#   --rtp-port N        in our SDP              --codecs PCMU,PCMA
+#   --call URI          call once registered (at once without --registrar)
+#   --answer            answer incoming calls   --reject CODE  reject them with CODE
+#   --hangup-after S    hang up S s after connected; --ring-timeout S  give up (CANCEL)
+#   --info-dtmf DIGITS  send DIGITS as SIP INFO once connected, one every 100 ms
+#   --unregister-after S, --exit-after S   counted from the start
+# It keeps no state of its own beyond that: it is a shell around UserAgent, small enough
+# to sit beside it in the board's heap.
+import sys
+
+try:
+    from gc import collect, mem_alloc
+except ImportError:  # CPython
+    collect = mem_alloc = None
+
+if not [p for p in sys.path if p.endswith("firmware")]:  # run from the source tree
+    _here = __file__.rpartition("/")[0] or "."
+    sys.path.append(_here + "/../firmware")
+
+import select  # noqa: E402
+import time  # noqa: E402
+
+from mpsip.transport import Udp  # noqa: E402
+from mpsip.ua import UserAgent, hostport, split_hostport  # noqa: E402
+
+if hasattr(time, "ticks_ms"):
+    clock = time  # MicroPython: time has ticks_ms/ticks_us/ticks_add/ticks_diff itself
+else:  # CPython: the same wrapping arithmetic
+    from mpsip.media import Clock as clock  # noqa: N813
+
+_FLAGS = ("answer",)
+_S = ("hangup-after", "ring-timeout", "unregister-after", "exit-after")
+
+
+def options(argv):
+    """--name value pairs (and --answer) into a dict; a bad option raises ValueError."""
+    o = {}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if not a.startswith("--"):
+            raise ValueError(a)
+        a = a[2:]
+        if a in _FLAGS:
+            o[a] = True
+            i += 1
+            continue
+        if i + 1 >= len(argv):
+            raise ValueError(a)
+        o[a] = argv[i + 1]
+        i += 2
+    for k in _S:
+        if k in o:
+            o[k] = int(float(o[k]) * 1000)
+    return o
+
+
+def heap():
+    """Heap in use after a collection (MicroPython), for the event line."""
+    if mem_alloc is None:
+        return ""
+    collect()
+    return "heap=%d" % mem_alloc()
+
+
+_T0 = clock.ticks_ms()
+
+
+def out(name, *kv):
+    t = "t=%d" % clock.ticks_diff(clock.ticks_ms(), _T0)  # ms since start, for tools/bench_ua.py
+    print("EVENT " + " ".join([name] + [k for k in kv if k] + [t]))
+    try:
+        sys.stdout.flush()
+    except AttributeError:
+        pass
+
+
+class Driver:
+    def __init__(self, o):
+        self.o = o
+        self.t0 = clock.ticks_ms()
+        self.n = 0  # calls seen, numbered for the event lines
+        self.due = {}  # call -> ticks_ms deadline (hangup or ring timeout)
+        self.dtmf = []  # [call, digits left, next ticks_ms]
+        self.placed = False
+        self.op = None  # ticks_us when register() or call() was made, for the us= key
+        host = o.get("host", "127.0.0.1")
+        port = int(o.get("port", "5060"))
+        reg = o.get("registrar")
+        if reg:
+            server = split_hostport(reg)
+        elif "call" in o:
+            server = hostport(o["call"])
+        else:
+            server = (host, 5060)
+        self.t = Udp(host, port)
+        self.ua = UserAgent(
+            self.t,
+            clock,
+            o.get("user", "ua"),
+            o.get("domain", server[0]),
+            server,
+            password=o.get("password"),
+            backup=o.get("backup"),
+            expires=int(o.get("expires", "600")),
+            local=(host, port),
+            rtp_port=int(o.get("rtp-port", "40000")),
+            codecs=tuple(o.get("codecs", "PCMU,PCMA").split(",")),
+            on_event=self.event,
+        )
+        out("ready", "port=%d" % port, heap())
+        if reg:
+            self.op = clock.ticks_us()
+            self.ua.register()
+        else:
+            self.place()
+
+    def place(self):
+        if "call" in self.o and not self.placed:
+            self.placed = True
+            self.op = clock.ticks_us()
+            c = self.ua.call(self.o["call"])
+            if "ring-timeout" in self.o and c.state != "ended":
+                self.due[c] = self.after("ring-timeout")
+
+    def after(self, key):
+        return clock.ticks_add(clock.ticks_ms(), self.o[key])
+
+    def took(self):
+        """us= since register() or call(): what the first registration or the call took."""
+        if self.op is None:
+            return ""
+        us, self.op = clock.ticks_diff(clock.ticks_us(), self.op), None
+        return "us=%d" % us
+
+    def num(self, c):
+        n = getattr(c, "n", None)
+        if n is None:
+            self.n += 1
+            n = c.n = self.n
+        return "call=%d" % n
+
+    def event(self, name, c, arg):
+        o = self.o
+        kv = []
+        if c is not None:
+            kv.append(self.num(c))
+        if name == "registered":
+            kv.append("expires=%d" % arg)
+            kv.append(self.took())
+            kv.append(heap())
+        elif name in ("connected", "early", "media") and arg is not None:
+            kv.append("codec=%s remote=%s:%d dir=%s" % (arg.codec, arg.address, arg.port, arg.direction))
+            if name == "connected":
+                if c.outgoing:
+                    kv.append(self.took())
+                kv.append(heap())
+                self.due.pop(c, None)
+                if "hangup-after" in o:
+                    self.due[c] = self.after("hangup-after")
+                if "info-dtmf" in o:
+                    self.dtmf = [c, o["info-dtmf"], clock.ticks_ms()]
+        elif name == "incoming":
+            kv.append("from=%s" % c.remote_uri)
+        elif name in ("ended", "registration-failed"):
+            kv.append("reason=%s" % arg)
+            self.due.pop(c, None)
+        elif name in ("ringing", "dtmf"):
+            kv.append(("status=%s" if name == "ringing" else "digit=%s") % arg)
+        elif name == "message":
+            kv.append("from=%s type=%s body=%s" % (arg[0], arg[1], arg[2].decode()))
+        elif name == "notify":
+            kv.append("event=%s" % arg[0])
+        elif name == "error":
+            kv.append("text=%s" % arg)
+        out(name, *kv)
+        if name == "registered":
+            self.place()
+        elif name == "incoming":
+            if "reject" in o:
+                c.reject(int(o["reject"]))
+            elif "answer" in o:
+                c.answer()
+
+    def timers(self):
+        now = clock.ticks_ms()
+        d = clock.ticks_diff
+        for c in list(self.due):
+            if d(now, self.due[c]) >= 0:
+                del self.due[c]
+                c.hangup()
+        t = self.dtmf
+        if t and d(now, t[2]) >= 0:
+            if t[0].state == "connected" and t[1]:
+                t[0].send_info_dtmf(t[1][0])
+                t[1] = t[1][1:]
+                t[2] = clock.ticks_add(now, 100)
+            else:
+                self.dtmf = []
+        o = self.o
+        if "unregister-after" in o and d(now, clock.ticks_add(self.t0, o["unregister-after"])) >= 0:
+            del o["unregister-after"]
+            self.ua.unregister()
+        return "exit-after" not in o or d(now, clock.ticks_add(self.t0, o["exit-after"])) < 0
+
+    def run(self):
+        p = select.poll()
+        p.register(self.t.sock, select.POLLIN)
+        while self.timers():
+            try:
+                wait = self.ua.poll()
+            except MemoryError:  # in a timer (feed() and the receive buffer's are caught inside)
+                out("error", "text=MemoryError")
+                time.sleep(0.02)  # not in a spin: the next round may have room again
+                continue
+            # sleep until the next timer, at most 20 ms; a datagram wakes us sooner
+            p.poll(wait if wait < 20 else 20)
+        self.ua.close()
+        out("exit", "dropped=%d" % self.ua.dropped)
+
+
+def main(argv):
+    try:
+        o = options(argv)
+    except ValueError as e:
+        print("sipua: bad option %s" % e)
+        return 2
+    Driver(o).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
