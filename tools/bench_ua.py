@@ -40,43 +40,30 @@ MICROPYPATH = ":".join((".frozen", os.path.join(mprun.BUILD, "firmware"), os.pat
 RUNTIMES = ("micropython", "cpython")
 
 # REGISTER -> 401 -> REGISTER with credentials -> 200, timed from the first send to the 200.
-REGISTER_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="register with digest, timed">
-  <send retrans="500" start_rtd="1">
+# One REGISTER; sent twice, the second time with SIPp's [authentication] line.
+_REGISTER = """
+  <send retrans="500"%s>
     <![CDATA[
       REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
       From: <sip:[user]@[remote_ip]>;tag=[pid]r[call_number]
       To: <sip:[user]@[remote_ip]>
       Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:[user]@[local_ip]:[local_port]>
+      CSeq: %d REGISTER
+      Contact: <sip:[user]@[local_ip]:[local_port]>%s
       Expires: 600
       Max-Forwards: 70
       Content-Length: 0
 
     ]]>
-  </send>
-  <recv response="401" auth="true"/>
-  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      From: <sip:[user]@[remote_ip]>;tag=[pid]r[call_number]
-      To: <sip:[user]@[remote_ip]>
-      Call-ID: [call_id]
-      CSeq: 2 REGISTER
-      Contact: <sip:[user]@[local_ip]:[local_port]>
-      [authentication]
-      Expires: 600
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" rtd="1"/>
-</scenario>
-"""
+  </send>"""
+REGISTER_XML = (
+    '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="register with digest, timed">'
+    + _REGISTER % (' start_rtd="1"', 1, "")
+    + '\n  <recv response="401" auth="true"/>'
+    + _REGISTER % ("", 2, "\n      [authentication]")
+    + '\n  <recv response="200" rtd="1"/>\n</scenario>\n'
+)
 
 
 class Ua:
