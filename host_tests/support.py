@@ -19,6 +19,12 @@ def read_data(name):
     return bytes(buf)
 
 
+def open_data(name):
+    """A text stream over a data file: for parsers that read as they go (json.load), so a
+    large file never needs one contiguous block of a small heap."""
+    return open(DATA + name)
+
+
 def read_tsv(name):
     """Rows of a tab-separated index, header row skipped, as lists of str."""
     rows = []

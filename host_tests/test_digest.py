@@ -5,7 +5,7 @@ import json
 from mpsip import digest
 from mpsip.digest import DigestError
 from mpsip.md5 import md5 as pure_md5
-from support import raises, read_data
+from support import open_data, raises
 
 # Only the fields the tests use: the prose fields would double the vectors' share of a 96K heap.
 _KEEP = (
@@ -14,8 +14,9 @@ _KEEP = (
     "rfc_printed_userhash", "rfc_printed_response", "rspauth_expected",
 )  # fmt: skip
 VECTORS = {}
-for _v in json.loads(read_data("vectors/digest_vectors.json")):
-    VECTORS[_v["id"]] = {k: _v[k] for k in _KEEP if k in _v}
+with open_data("vectors/digest_vectors.json") as _f:
+    for _v in json.load(_f):
+        VECTORS[_v["id"]] = {k: _v[k] for k in _KEEP if k in _v}
 _v = None
 _IDS = list(VECTORS)
 # The client path needs the body itself for auth-int; these vectors only give H(body).
