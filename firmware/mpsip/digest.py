@@ -28,10 +28,6 @@ runtime's hashlib has it (CPython with OpenSSL; not MicroPython).
 
 from binascii import hexlify
 
-from mpsip.error import SipParseError
-from mpsip.headers import quote as _q
-from mpsip.headers import scan_quoted
-
 try:
     from hashlib import md5 as _md5
 except ImportError:  # some MicroPython ports build hashlib without md5
@@ -132,6 +128,21 @@ def _skip(s, i):
     return i
 
 
+def _quoted(s, i):
+    # RFC 7230 3.2.6: quoted-string with quoted-pair escapes; s[i] is the opening quote.
+    out = ""
+    i += 1
+    while True:
+        q = s.find('"', i)
+        if q < 0:
+            raise DigestError("unterminated quoted-string")
+        b = s.find("\\", i, q)
+        if b < 0:
+            return out + s[i:q], q + 1
+        out += s[i:b] + s[b + 1]  # b < q, so the escaped character exists
+        i = b + 2
+
+
 def _items(s):
     """RFC 7235 2.1 / RFC 3261 25.1: split a value into [scheme, {param: value}, token68] items.
 
@@ -170,10 +181,7 @@ def _items(s):
                 raise DigestError("auth-param before scheme")
             k = _skip(s, k + 1)
             if k < n and s[k] == '"':
-                try:
-                    val, i = scan_quoted(s, k)  # RFC 7230 3.2.6: quoted-pair escapes
-                except SipParseError:
-                    raise DigestError("unterminated quoted-string") from None
+                val, i = _quoted(s, k)
             else:
                 i = k
                 while i < n and s[i] not in _WS and s[i] != ",":
@@ -266,6 +274,10 @@ def pick(challenges, realm=None, integrity=False):
     if best is None:
         raise DigestError("no usable Digest challenge", None)
     return best
+
+
+def _q(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _cnonce():
