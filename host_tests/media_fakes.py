@@ -69,6 +69,7 @@ class MpSock:
         self.count = 0
         self.peer = None
         self.sent = 0
+        self.sent_connected = 0  # of those, through send() after connect()
         self.drops = 0
 
     def setblocking(self, flag):
@@ -83,6 +84,11 @@ class MpSock:
         if dst is not None:
             dst.deliver(data, self.addr)
         return len(data)
+
+    def send(self, data):
+        """After connect(), as on a real socket: to the connected peer."""
+        self.sent_connected += 1
+        return self.sendto(data, self.peer)
 
     def deliver(self, data, src):
         n = len(data)

@@ -138,6 +138,39 @@ def test_viper_and_plain_give_identical_bytes_for_all_inputs():
             assert da == db, (law, base)
 
 
+def test_decode_kernel_gives_the_same_bytes_at_any_even_offset_and_length():
+    # dec_v stores two samples per 32-bit word where dst is 4-byte aligned (Xtensa faults
+    # on unaligned words) and one at a time otherwise and for the tail; nothing outside
+    # dst[:2n] may change. (Odd offsets: 16-bit stores need 2-byte alignment on a board.)
+    codes = bytearray(range(256))
+    for law in (g711.PCMU, g711.PCMA):
+        tab = g711.dec_table(law)
+        for off in (0, 2, 4, 6):
+            for n in (0, 1, 2, 3, 4, 5, 7, 8, 9, 160, 161, 255):
+                a = bytearray(b"\xa5" * 528)
+                b = bytearray(b"\xa5" * 528)
+                g711.dec_kernel(memoryview(codes)[1:], n, memoryview(a)[off:], tab)
+                g711.dec_py(memoryview(codes)[1:], n, memoryview(b)[off:], tab)
+                assert a == b, (law, off, n)
+                assert a[off + 2 * n :] == b"\xa5" * (528 - off - 2 * n)
+
+
+def test_copy_and_fill_give_the_same_bytes_at_any_offset_and_length():
+    # copy_v and fill_v move 32-bit words when both ends are aligned, bytes otherwise
+    src = bytearray(range(256))
+    for doff in (0, 1, 2, 3, 4, 12):
+        for soff in (0, 1, 3, 4, 12):
+            for n in (0, 1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 160, 172):
+                a = bytearray(b"\x5a" * 200)
+                b = bytearray(b"\x5a" * 200)
+                g711.copy(a, doff, src, soff, n)
+                g711.copy_py(b, doff, src, soff, n)
+                assert a == b, (doff, soff, n)
+                g711.fill(a, soff, n, 0xD5)
+                g711.fill_py(b, soff, n, 0xD5)
+                assert a == b, (soff, n)
+
+
 def test_mulaw_negative_boundaries_follow_itu_not_audioop():
     # ITU uses one's complement for negatives: -1..-4 encode like 0 (0x7F), where
     # CPython's audioop and Sun's g711.c give 0x7E (decodes to -8).

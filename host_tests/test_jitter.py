@@ -232,3 +232,50 @@ def test_put_and_get_do_not_allocate():
     finally:
         heap_unlock()
     assert jb.played > 300 and jb.dups > 30
+
+
+_STATE = ("count", "play", "play_hi", "play_lo", "hold", "top", "late", "dups", "resyncs", "dropped", "played")
+
+
+def test_put_fast_path_leaves_the_state_the_general_put_leaves():
+    # put() stores a whole frame on a slot boundary itself and hands anything else to _put():
+    # fed the same packets (in order, reordered, duplicated, late, lost, jumping, with the
+    # timestamp's high half wrapping), the two must answer, store and play the same.
+    a = jitter.JitterBuffer()
+    b = jitter.JitterBuffer()
+    pkt = bytearray(172)
+    seq = 65000
+    ts = 0xFFFF0000 - 160 * 40
+    r = 7
+    fast = 0
+    for tick in range(1500):
+        r = (r * 1103515245 + 12345) & 0x7FFFFFFF
+        k = (r >> 16) % 40
+        step = 1
+        if k == 0:
+            step = 0  # duplicate
+        elif k == 1:
+            step = -2  # reordered
+        elif k == 2:
+            step = -20  # late
+        elif k == 3:
+            step = 3  # two lost
+        elif k == 4:
+            step = 400  # beyond the ring: a resync
+        seq = (seq + step) & 0xFFFF
+        ts = (ts + 160 * step) & 0xFFFFFFFF
+        for i in range(12, 172):
+            pkt[i] = (seq + i) & 0xFF
+        off = 12 if k != 5 else 92  # k == 5: a half frame (80 samples at an offset)
+        n = 160 if k != 5 else 80
+        before = a.dups + a.late + a.resyncs
+        ra = a.put(pkt, off, n, seq, ts >> 16, ts & 0xFFFF)
+        rb = b._put(pkt, off, n, seq, ts >> 16, ts & 0xFFFF)
+        assert ra == rb, tick
+        fast += ra == jitter.PUT_OK and a.dups + a.late + a.resyncs == before
+        if tick % 3:  # playout runs slower than arrivals now and then: the buffer fills
+            assert a.get() == b.get() and a.out == b.out, tick
+        for name in _STATE:
+            assert getattr(a, name) == getattr(b, name), (tick, name)
+        assert a.seq == b.seq and a.ring == b.ring, tick
+    assert fast > 800 and a.resyncs > 10 and a.late > 10 and a.dups > 10 and a.dropped > 10

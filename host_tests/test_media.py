@@ -76,6 +76,10 @@ def test_peer_address_is_latched_from_its_first_packet():
     run(clock, (a, b), 5)
     # b latched in round 1; its packets reach a from round 2 on and a reads them a round later
     assert b.port.remote == A_ADDR and a.rx_packets == 3
+    # a (MicroPython socket semantics) latched in round 3 and connected its socket: rounds 4
+    # and 5 went through send(). b (recvfrom_into keeps datagram boundaries) never connects.
+    assert a.port.connected and sa.peer == B_ADDR and not b.port.connected
+    assert sa.sent_connected == 2 and sb.sent_connected == 0 and b.rx_packets == 5
     a = b = sa = sb = None
     gc.collect()  # one pair at a time fits the 96 KB heap
     clock2 = FakeClock()

@@ -205,6 +205,53 @@ def test_jitter_is_zero_for_steady_arrivals_and_tracks_deviation():
     assert 75 <= st.jitter() <= 80
 
 
+_STATS = ("max_seq", "cycles", "base_seq", "bad_seq", "received", "jitter16", "last_us", "last_ts_hi", "last_ts_lo")
+
+
+def test_stats_update_leaves_the_state_update_seq_and_update_jitter_leave():
+    # update() does the common case (next in sequence, same timestamp high half) inline:
+    # over in-order runs, losses, duplicates, reordering, big jumps, sequence and timestamp
+    # wraps and odd arrival gaps, it must return and leave exactly what the two calls do.
+    def diff(a, b):
+        return a - b
+
+    a = rtp.RecvStats()
+    b = rtp.RecvStats()
+    a.reset(65000)
+    b.reset(65000)
+    seq = 65000
+    ts = 0xFFFF0000 - 160 * 50
+    now = 0
+    r = 99
+    wraps = restarts = dropped = 0
+    for i in range(3000):
+        r = (r * 1103515245 + 12345) & 0x7FFFFFFF
+        k = (r >> 16) % 50
+        step = 1
+        if i % 700 == 699:
+            step = 20000  # a restart candidate (kept only if the next packet follows it)
+        elif k == 0:
+            step = 0  # duplicate
+        elif k == 1:
+            step = -3  # reordered
+        elif k == 2:
+            step = 5  # losses
+        seq = (seq + step) & 0xFFFF
+        ts = (ts + 160 * step) & 0xFFFFFFFF
+        now += 20000 + ((r >> 8) % 7000 if k != 4 else 20000000)  # k == 4: a long pause
+        got = a.update(seq, ts >> 16, ts & 0xFFFF, now, diff)
+        want = b.update_seq(seq)
+        if want:
+            b.update_jitter(ts >> 16, ts & 0xFFFF, now, diff)
+        assert got == want
+        for name in _STATS:
+            assert getattr(a, name) == getattr(b, name), name
+        wraps += seq < 10 and a.cycles > 0
+        restarts += a.received == 1
+        dropped += not got
+    assert wraps and restarts >= 4 and dropped >= 4 and a.jitter16 > 0  # every path was taken
+
+
 def test_rtcp_sr_rr_round_trip_gives_rtt_and_loss():
     a_tx = rtp.Sender(0, ssrc=(0x1111, 0x2222), seq=1, ts=(0, 0))
     b_tx = rtp.Sender(0, ssrc=(0x3333, 0x4444), seq=1, ts=(0, 0))

@@ -13,8 +13,13 @@ with the I2S 32-bit 16 kHz microphone and a 16 kHz speaker over real UDP sockets
 on 127.0.0.1 (two sessions sending to each other; one
 frame = one packet sent and one received), frame-mem = the same over an in-memory
 socket, frame-8k = 16-bit 8 kHz in and out (no filters) over UDP.
+enc8-k and dec8-k: the G.711 kernels alone (g711.enc_kernel/dec_kernel, called
+directly) against audioop.lin2ulaw/ulaw2lin, i.e. enc8/dec8 without the
+MicPath/SpeakerPath method call and its buffer checks.
 Times are medians over batches (a batch times many calls: ticks_us is too coarse
 for one DSP call); heap is gc.mem_alloc() growth per frame with gc disabled.
+Then the media heap on MicroPython: what importing each media module costs (.mpy,
+fresh process, with what it imports) and what one MediaSession holds.
 """
 
 import gc
@@ -105,6 +110,13 @@ def dsp_rows(impl):
     dec = dsp.SpeakerPath(g711.PCMU, 8000, 160, impl=impl)
     pcm8 = bytearray(320)
     rows["dec8"] = (per_call_us(lambda: dec.process(codes, pcm8)), heap_per_call(lambda: dec.process(codes, pcm8)))
+    enc_k = g711.enc_kernel if impl != "py" else g711.enc_py
+    dec_k = g711.dec_kernel if impl != "py" else g711.dec_py
+    r, k = g711.enc_shift(g711.PCMU)
+    etab = g711.enc_table(g711.PCMU)
+    dtab = g711.dec_table(g711.PCMU)
+    rows["enc8-k"] = (per_call_us(lambda: enc_k(src16, 160, codes, etab, r, k)), None)
+    rows["dec8-k"] = (per_call_us(lambda: dec_k(codes, 160, pcm8, dtab)), None)
     return rows
 
 
@@ -256,6 +268,8 @@ def audioop_rows():
         "enc8": (per_call_us(lambda: audioop.lin2ulaw(src16, 2)), None),
         "spk": (per_call_us(spk), None),
         "dec8": (per_call_us(lambda: audioop.ulaw2lin(codes, 2)), None),
+        "enc8-k": (per_call_us(lambda: audioop.lin2ulaw(src16, 2)), None),
+        "dec8-k": (per_call_us(lambda: audioop.ulaw2lin(codes, 2)), None),
     }
 
 
@@ -268,8 +282,62 @@ def child():
     print("RESULT " + json.dumps(out))
 
 
-ROWS = ("mic", "enc8", "spk", "dec8", "frame", "frame-8k", "frame-mem")
+ROWS = ("mic", "enc8", "spk", "dec8", "enc8-k", "dec8-k", "frame", "frame-8k", "frame-mem")
 TARGETS = {"mic": 3.0, "enc8": 3.0, "spk": 3.0, "dec8": 3.0, "frame": 15.0, "frame-8k": 15.0, "frame-mem": 15.0}
+HEAP_MODULES = ("g711", "dsp", "rtp", "jitter", "dtmf", "audio", "media")
+IMPORT_PROBE = "import gc; gc.collect(); a=gc.mem_alloc(); import %s; gc.collect(); print(gc.mem_alloc()-a)"
+# One session per microphone/speaker geometry, after a first one has built the codec tables
+# (shared by every session: measured on their own), two frames run so that lazy state exists.
+SESSION_PROBE = """
+import gc, socket
+from mpsip import audio, g711, media
+def addr(p):
+    return socket.getaddrinfo("127.0.0.1", p)[0][-1]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(addr(%d))
+gc.collect(); a = gc.mem_alloc()
+g711.enc_table(g711.PCMU); g711.dec_table(g711.PCMU)
+gc.collect(); print("tables", gc.mem_alloc() - a)
+for fmt, rate in (("s32", 16000), ("s16", 8000)):
+    gc.collect(); a = gc.mem_alloc()
+    m = media.MediaSession(s, addr(%d), audio.SilenceSource(rate, fmt), audio.NullSink(rate))
+    m.frame(); m.frame()
+    gc.collect(); print("session-%%s-%%d" %% (fmt, rate), gc.mem_alloc() - a)
+    m = None
+"""
+
+
+def heap_rows(upy, root):
+    """{name: bytes} on the MicroPython unix port: media module imports (.mpy, -march=host,
+    a fresh process each, with what they import) and one MediaSession's own objects."""
+    import os
+    import subprocess
+    import tempfile
+
+    out = {}
+    cross = os.path.join(os.path.dirname(upy), "mpy-cross")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.makedirs(os.path.join(tmp, "mpsip"))
+        src_dir = os.path.join(root, "firmware", "mpsip")
+        for name in os.listdir(src_dir):
+            if name.endswith(".py"):
+                dst = os.path.join(tmp, "mpsip", name[:-3] + ".mpy")
+                rel = "mpsip/" + name
+                subprocess.run([cross, "-march=host", "-s", rel, "-o", dst, os.path.join(src_dir, name)], check=True)
+        env = dict(os.environ, MICROPYPATH=tmp)
+
+        def probe(code):
+            cmd = [upy, "-X", "heapsize=200K", "-c", code]
+            return subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout.split("\n")
+
+        for m in HEAP_MODULES:
+            out["import mpsip." + m] = int(probe(IMPORT_PROBE % ("mpsip." + m))[0])
+        out["import media+audio"] = int(probe(IMPORT_PROBE % "mpsip.media, mpsip.audio")[0])
+        for line in probe(SESSION_PROBE % (47230, 47232)):
+            if line.strip():
+                k, v = line.split()
+                out[k] = int(v)
+    return out
 
 
 def main():
@@ -303,10 +371,17 @@ def main():
         ratio = "-"
         if ref and r in ref and r in mp["viper"]:
             ratio = "%.2f" % (mp["viper"][r][0] / ref[r][0])
-        print("%-10s%s%10s%8s%10s" % (r, cells, "-" if heap is None else "%.0f" % heap, TARGETS[r], ratio))
+        target = TARGETS.get(r, "-")
+        print("%-10s%s%10s%8s%10s" % (r, cells, "-" if heap is None else "%.0f" % heap, target, ratio))
         result["rows"][r] = {c: (v[0] if v else None) for (c, _), v in zip(cols, vals, strict=True)}
         result["rows"][r]["mp_heap_bytes_per_frame"] = heap
-        result["rows"][r]["target_us"] = TARGETS[r]
+        result["rows"][r]["target_us"] = TARGETS.get(r)
+    media_heap = heap_rows(upy, root)
+    print()
+    print("media heap on MicroPython (bytes after gc.collect; imports: .mpy, fresh process, with their imports)")
+    for k, v in media_heap.items():
+        print("%-24s%8d" % (k, v))
+    result["heap"] = media_heap
     os.makedirs(os.path.join(root, "build"), exist_ok=True)
     with open(os.path.join(root, "build", "bench-media.json"), "w") as f:
         json.dump(result, f, indent=1)

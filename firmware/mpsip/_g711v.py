@@ -3,6 +3,11 @@
 # kernel with the same name ending in _py and must produce identical bytes.
 # Loads through ptr16/ptr32 are unsigned, so signed values are fixed up by hand;
 # all arithmetic stays within 32 bits (see the overflow note in dsp.py).
+# Loops walk their pointers (src = ptr8(int(src) + 1)) with the end address in a
+# parameter: the x64 emitter keeps only the first three locals in registers, and a
+# constant index is one load. Addresses compare as ints: below 2**31 on every ESP32
+# memory map, and positive on 64-bit hosts. 32-bit loads/stores only where the
+# address is 4-byte aligned (Xtensa raises LoadStoreAlignment otherwise).
 import micropython
 from micropython import const
 
@@ -14,30 +19,72 @@ _C4 = const(-572)
 
 @micropython.viper
 def enc_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, r: int, k: int):
-    for i in range(n):
-        x = int(src[i])
+    n = int(src) + 2 * n  # the end address (see the module comment)
+    while int(src) < n:
+        x = int(src[0])
         if x & 0x8000:
-            dst[i] = tab[((x ^ 0xFFFF) + r) >> k]
+            dst[0] = tab[((x ^ 0xFFFF) + r) >> k]
         else:
-            dst[i] = tab[(x + r) >> k] | 0x80
+            dst[0] = tab[(x + r) >> k] | 0x80
+        src = ptr16(int(src) + 2)
+        dst = ptr8(int(dst) + 1)
 
 
 @micropython.viper
 def dec_v(src: ptr8, n: int, dst: ptr16, tab: ptr16):
-    for i in range(n):
-        dst[i] = tab[src[i]]
+    # Two samples per 32-bit store (little-endian: the first in the low half), four
+    # per pass, where dst is aligned; one at a time otherwise and for the tail.
+    n += int(src)  # the end address
+    if (int(dst) & 3) == 0:
+        while int(src) + 3 < n:
+            ptr32(dst)[0] = tab[src[0]] | (tab[src[1]] << 16)
+            ptr32(dst)[1] = tab[src[2]] | (tab[src[3]] << 16)
+            src = ptr8(int(src) + 4)
+            dst = ptr16(int(dst) + 8)
+    while int(src) < n:
+        dst[0] = tab[src[0]]
+        src = ptr8(int(src) + 1)
+        dst = ptr16(int(dst) + 2)
 
 
 @micropython.viper
 def copy_v(dst: ptr8, doff: int, src: ptr8, soff: int, n: int):
-    for i in range(n):
-        dst[doff + i] = src[soff + i]
+    # Word copies when both ends are 4-byte aligned (the jitter ring, packet payloads
+    # at offset 12), 16 bytes per pass; the buffers must not overlap.
+    dst = ptr8(int(dst) + doff)
+    src = ptr8(int(src) + soff)
+    doff = int(dst) + n  # now the end address
+    if ((int(dst) | int(src)) & 3) == 0:
+        while int(dst) + 15 < doff:
+            ptr32(dst)[0] = ptr32(src)[0]
+            ptr32(dst)[1] = ptr32(src)[1]
+            ptr32(dst)[2] = ptr32(src)[2]
+            ptr32(dst)[3] = ptr32(src)[3]
+            dst = ptr8(int(dst) + 16)
+            src = ptr8(int(src) + 16)
+    while int(dst) < doff:
+        dst[0] = src[0]
+        dst = ptr8(int(dst) + 1)
+        src = ptr8(int(src) + 1)
 
 
 @micropython.viper
 def fill_v(dst: ptr8, off: int, n: int, value: int):
-    for i in range(n):
-        dst[off + i] = value
+    dst = ptr8(int(dst) + off)
+    off = int(dst) + n  # now the end address
+    if (int(dst) & 3) == 0:
+        w = value & 0xFF
+        w |= w << 8
+        w |= w << 16
+        while int(dst) + 15 < off:
+            ptr32(dst)[0] = w
+            ptr32(dst)[1] = w
+            ptr32(dst)[2] = w
+            ptr32(dst)[3] = w
+            dst = ptr8(int(dst) + 16)
+    while int(dst) < off:
+        dst[0] = value
+        dst = ptr8(int(dst) + 1)
 
 
 @micropython.viper
@@ -45,17 +92,29 @@ def mic16_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32):
     r = int(prm[0])
     k = int(prm[1])
     g = int(prm[3])
-    for i in range(n):
-        x = (int(src[i]) ^ 0x8000) - 0x8000
-        v = (x * g) >> 8
+    n = int(src) + 2 * n  # the end address (see the module comment)
+    if g == 256:  # unity gain: x * 256 >> 8 == x, in range, plain G.711
+        while int(src) < n:
+            x = int(src[0])
+            if x & 0x8000:
+                dst[0] = tab[((x ^ 0xFFFF) + r) >> k]
+            else:
+                dst[0] = tab[(x + r) >> k] | 0x80
+            src = ptr16(int(src) + 2)
+            dst = ptr8(int(dst) + 1)
+        return
+    while int(src) < n:
+        v = (((int(src[0]) ^ 0x8000) - 0x8000) * g) >> 8
         if v > 32767:
             v = 32767
         elif v < -32768:
             v = -32768
         if v < 0:
-            dst[i] = tab[(r - 1 - v) >> k]
+            dst[0] = tab[(r - 1 - v) >> k]
         else:
-            dst[i] = tab[(v + r) >> k] | 0x80
+            dst[0] = tab[(v + r) >> k] | 0x80
+        src = ptr16(int(src) + 2)
+        dst = ptr8(int(dst) + 1)
 
 
 @micropython.viper
@@ -65,10 +124,11 @@ def mic32_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32):
     s = int(prm[2])
     a = 16 - s
     g = int(prm[3])
-    for i in range(n):
+    n = int(src) + 4 * n  # the end address; src and dst walk (see the module comment)
+    while int(src) < n:
         # (hi << 16 | lo) >> s without 32-bit sign trouble on 64-bit hosts
-        h = (int(src[2 * i + 1]) ^ 0x8000) - 0x8000
-        x = (h << a) + (int(src[2 * i]) >> s)
+        h = (int(src[1]) ^ 0x8000) - 0x8000
+        x = (h << a) + (int(src[0]) >> s)
         if x > 32767:
             x = 32767
         elif x < -32768:
@@ -79,9 +139,11 @@ def mic32_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32):
         elif v < -32768:
             v = -32768
         if v < 0:
-            dst[i] = tab[(r - 1 - v) >> k]
+            dst[0] = tab[(r - 1 - v) >> k]
         else:
-            dst[i] = tab[(v + r) >> k] | 0x80
+            dst[0] = tab[(v + r) >> k] | 0x80
+        src = ptr16(int(src) + 4)
+        dst = ptr8(int(dst) + 1)
 
 
 @micropython.viper
@@ -102,13 +164,12 @@ def mic16d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
     o1 = (int(st[9]) ^ 0x8000) - 0x8000
     o2 = (int(st[10]) ^ 0x8000) - 0x8000
     o3 = (int(st[11]) ^ 0x8000) - 0x8000
-    i = 0
-    while i < n:
-        j = 2 * i
-        xa = (int(src[j + 0]) ^ 0x8000) - 0x8000
-        xb = (int(src[j + 1]) ^ 0x8000) - 0x8000
-        xc = (int(src[j + 2]) ^ 0x8000) - 0x8000
-        xd = (int(src[j + 3]) ^ 0x8000) - 0x8000
+    n = int(src) + 4 * n  # the end address; src and dst walk (see the module comment)
+    while int(src) < n:
+        xa = (int(src[0]) ^ 0x8000) - 0x8000
+        xb = (int(src[1]) ^ 0x8000) - 0x8000
+        xc = (int(src[2]) ^ 0x8000) - 0x8000
+        xd = (int(src[3]) ^ 0x8000) - 0x8000
         # output i: even taps over (xb, e0..e6), centre o2
         v = (16384 * o2 + _C1 * (e2 + e3) + _C2 * (e1 + e4) + _C3 * (e0 + e5) + _C4 * (xb + e6) + 16384) >> 15
         v = (v * g) >> 8
@@ -117,9 +178,9 @@ def mic16d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
         elif v < -32768:
             v = -32768
         if v < 0:
-            dst[i] = tab[(r - 1 - v) >> k]
+            dst[0] = tab[(r - 1 - v) >> k]
         else:
-            dst[i] = tab[(v + r) >> k] | 0x80
+            dst[0] = tab[(v + r) >> k] | 0x80
         # output i + 1: even taps over (xd, xb, e0..e5), centre o1
         v = (16384 * o1 + _C1 * (e1 + e2) + _C2 * (e0 + e3) + _C3 * (xb + e4) + _C4 * (xd + e5) + 16384) >> 15
         v = (v * g) >> 8
@@ -128,9 +189,9 @@ def mic16d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
         elif v < -32768:
             v = -32768
         if v < 0:
-            dst[i + 1] = tab[(r - 1 - v) >> k]
+            dst[1] = tab[(r - 1 - v) >> k]
         else:
-            dst[i + 1] = tab[(v + r) >> k] | 0x80
+            dst[1] = tab[(v + r) >> k] | 0x80
         e7 = e5
         e6 = e4
         e5 = e3
@@ -143,7 +204,8 @@ def mic16d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
         o2 = o0
         o1 = xa
         o0 = xc
-        i += 2
+        src = ptr16(int(src) + 8)
+        dst = ptr8(int(dst) + 2)
     st[0] = e0
     st[1] = e1
     st[2] = e2
@@ -178,29 +240,28 @@ def mic32d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
     o1 = (int(st[9]) ^ 0x8000) - 0x8000
     o2 = (int(st[10]) ^ 0x8000) - 0x8000
     o3 = (int(st[11]) ^ 0x8000) - 0x8000
-    i = 0
-    while i < n:
-        j = 4 * i
-        h = (int(src[j + 1]) ^ 0x8000) - 0x8000
-        xa = (h << a) + (int(src[j + 0]) >> s)
+    n = int(src) + 8 * n  # the end address; src and dst walk (see the module comment)
+    while int(src) < n:
+        h = (int(src[1]) ^ 0x8000) - 0x8000
+        xa = (h << a) + (int(src[0]) >> s)
         if xa > 32767:
             xa = 32767
         elif xa < -32768:
             xa = -32768
-        h = (int(src[j + 3]) ^ 0x8000) - 0x8000
-        xb = (h << a) + (int(src[j + 2]) >> s)
+        h = (int(src[3]) ^ 0x8000) - 0x8000
+        xb = (h << a) + (int(src[2]) >> s)
         if xb > 32767:
             xb = 32767
         elif xb < -32768:
             xb = -32768
-        h = (int(src[j + 5]) ^ 0x8000) - 0x8000
-        xc = (h << a) + (int(src[j + 4]) >> s)
+        h = (int(src[5]) ^ 0x8000) - 0x8000
+        xc = (h << a) + (int(src[4]) >> s)
         if xc > 32767:
             xc = 32767
         elif xc < -32768:
             xc = -32768
-        h = (int(src[j + 7]) ^ 0x8000) - 0x8000
-        xd = (h << a) + (int(src[j + 6]) >> s)
+        h = (int(src[7]) ^ 0x8000) - 0x8000
+        xd = (h << a) + (int(src[6]) >> s)
         if xd > 32767:
             xd = 32767
         elif xd < -32768:
@@ -213,9 +274,9 @@ def mic32d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
         elif v < -32768:
             v = -32768
         if v < 0:
-            dst[i] = tab[(r - 1 - v) >> k]
+            dst[0] = tab[(r - 1 - v) >> k]
         else:
-            dst[i] = tab[(v + r) >> k] | 0x80
+            dst[0] = tab[(v + r) >> k] | 0x80
         # output i + 1: even taps over (xd, xb, e0..e5), centre o1
         v = (16384 * o1 + _C1 * (e1 + e2) + _C2 * (e0 + e3) + _C3 * (xb + e4) + _C4 * (xd + e5) + 16384) >> 15
         v = (v * g) >> 8
@@ -224,9 +285,9 @@ def mic32d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
         elif v < -32768:
             v = -32768
         if v < 0:
-            dst[i + 1] = tab[(r - 1 - v) >> k]
+            dst[1] = tab[(r - 1 - v) >> k]
         else:
-            dst[i + 1] = tab[(v + r) >> k] | 0x80
+            dst[1] = tab[(v + r) >> k] | 0x80
         e7 = e5
         e6 = e4
         e5 = e3
@@ -239,7 +300,8 @@ def mic32d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
         o2 = o0
         o1 = xa
         o0 = xc
-        i += 2
+        src = ptr16(int(src) + 16)
+        dst = ptr8(int(dst) + 2)
     st[0] = e0
     st[1] = e1
     st[2] = e2
@@ -256,13 +318,28 @@ def mic32d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
 
 @micropython.viper
 def spk_v(src: ptr8, n: int, dst: ptr16, tab: ptr16, vol: int):
-    for i in range(n):
-        v = (((int(tab[src[i]]) ^ 0x8000) - 0x8000) * vol) >> 8
+    n += int(src)  # the end address (see the module comment)
+    if vol == 256:  # unity: x * 256 >> 8 == x, never saturates: dec_v's loop
+        if (int(dst) & 3) == 0:
+            while int(src) + 3 < n:
+                ptr32(dst)[0] = tab[src[0]] | (tab[src[1]] << 16)
+                ptr32(dst)[1] = tab[src[2]] | (tab[src[3]] << 16)
+                src = ptr8(int(src) + 4)
+                dst = ptr16(int(dst) + 8)
+        while int(src) < n:
+            dst[0] = tab[src[0]]
+            src = ptr8(int(src) + 1)
+            dst = ptr16(int(dst) + 2)
+        return
+    while int(src) < n:
+        v = (((int(tab[src[0]]) ^ 0x8000) - 0x8000) * vol) >> 8
         if v > 32767:
             v = 32767
         elif v < -32768:
             v = -32768
-        dst[i] = v
+        dst[0] = v
+        src = ptr8(int(src) + 1)
+        dst = ptr16(int(dst) + 2)
 
 
 @micropython.viper
@@ -276,14 +353,14 @@ def spku_v(src: ptr8, n: int, dst: ptr16, tab: ptr16, vol: int, st: ptr16):
     d5 = (int(st[5]) ^ 0x8000) - 0x8000
     d6 = (int(st[6]) ^ 0x8000) - 0x8000
     d7 = (int(st[7]) ^ 0x8000) - 0x8000
-    i = 0
-    while i < n:
-        ua = (((int(tab[src[i + 0]]) ^ 0x8000) - 0x8000) * vol) >> 8
+    n += int(src)  # the end address; src and dst walk (see the module comment)
+    while int(src) < n:
+        ua = (((int(tab[src[0]]) ^ 0x8000) - 0x8000) * vol) >> 8
         if ua > 32767:
             ua = 32767
         elif ua < -32768:
             ua = -32768
-        ub = (((int(tab[src[i + 1]]) ^ 0x8000) - 0x8000) * vol) >> 8
+        ub = (((int(tab[src[1]]) ^ 0x8000) - 0x8000) * vol) >> 8
         if ub > 32767:
             ub = 32767
         elif ub < -32768:
@@ -293,15 +370,15 @@ def spku_v(src: ptr8, n: int, dst: ptr16, tab: ptr16, vol: int, st: ptr16):
             z = 32767
         elif z < -32768:
             z = -32768
-        dst[2 * i] = z
-        dst[2 * i + 1] = d2
+        dst[0] = z
+        dst[1] = d2
         z = (2 * _C4 * (ub + d5) + 2 * _C3 * (ua + d4) + 2 * _C2 * (d0 + d3) + 2 * _C1 * (d1 + d2) + 16384) >> 15
         if z > 32767:
             z = 32767
         elif z < -32768:
             z = -32768
-        dst[2 * i + 2] = z
-        dst[2 * i + 3] = d1
+        dst[2] = z
+        dst[3] = d1
         d7 = d5
         d6 = d4
         d5 = d3
@@ -310,7 +387,8 @@ def spku_v(src: ptr8, n: int, dst: ptr16, tab: ptr16, vol: int, st: ptr16):
         d2 = d0
         d1 = ua
         d0 = ub
-        i += 2
+        src = ptr8(int(src) + 2)
+        dst = ptr16(int(dst) + 8)
     st[0] = d0
     st[1] = d1
     st[2] = d2

@@ -16,10 +16,13 @@ from mpsip import g711
 
 try:
     from micropython import const
-except ImportError:
+except ImportError:  # CPython
 
     def const(x):
         return x
+
+    class micropython:  # @micropython.native is a compiler directive on MicroPython
+        native = staticmethod(lambda f: f)
 
 
 _C1 = const(10428)
@@ -215,15 +218,17 @@ class MicPath:
         for i in range(12):
             self.st[i] = 0
 
+    @micropython.native  # once per frame: native code skips the bytecode dispatch
     def process(self, src, dst):
         """src: in_bytes of raw samples; dst: at least `samples` bytes. Returns samples."""
-        if len(src) < self.in_bytes or len(dst) < self.samples:
+        n = self.samples
+        if len(src) < self.in_bytes or len(dst) < n:
             raise ValueError("buffer too small")  # viper does not check bounds
         if self.decim:
-            self._k(src, self.samples, dst, self.tab, self.prm, self.st)
+            self._k(src, n, dst, self.tab, self.prm, self.st)
         else:
-            self._k(src, self.samples, dst, self.tab, self.prm)
-        return self.samples
+            self._k(src, n, dst, self.tab, self.prm)
+        return n
 
 
 class SpeakerPath:
@@ -247,15 +252,16 @@ class SpeakerPath:
         for i in range(8):
             self.st[i] = 0
 
+    @micropython.native  # once per frame (see MicPath.process)
     def process(self, src, dst, gain=UNITY):
         """Decode one frame from src into dst with volume * gain (both Q8); returns bytes."""
-        if len(src) < self.samples or len(dst) < self.out_bytes:
+        n = self.samples
+        if len(src) < n or len(dst) < self.out_bytes:
             raise ValueError("buffer too small")  # viper does not check bounds
-        vol = (self.volume * gain) >> 8
         if self.up:
-            self._k(src, self.samples, dst, self.tab, vol, self.st)
+            self._k(src, n, dst, self.tab, (self.volume * gain) >> 8, self.st)
         else:
-            self._k(src, self.samples, dst, self.tab, vol)
+            self._k(src, n, dst, self.tab, (self.volume * gain) >> 8)
         return self.out_bytes
 
     def silence(self, dst):

@@ -11,8 +11,8 @@ except ImportError:
         return x
 
 
-# RFC 4733 3.2: events 0-9, * = 10, # = 11, A-D = 12-15
-DIGITS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#", "A", "B", "C", "D")
+# RFC 4733 3.2: events 0-9, * = 10, # = 11, A-D = 12-15 (a str: no tuple of 16 objects)
+DIGITS = "0123456789*#ABCD"
 PAYLOAD = const(4)
 
 
@@ -20,11 +20,7 @@ def event_code(digit):
     """RFC 4733 event code of a digit ('0'-'9', '*', '#', 'A'-'D', any case), or -1."""
     if len(digit) != 1:
         return -1
-    c = digit.upper()
-    for i in range(16):
-        if DIGITS[i] == c:
-            return i
-    return -1
+    return DIGITS.find(digit.upper())
 
 
 class DtmfSender:

@@ -105,7 +105,9 @@ def dec_table(law):
     """256 int16 values, code -> linear sample."""
     t = _tables.get(law)
     if t is None:
-        t = array.array("h", [decode_sample(law, c) for c in range(256)])
+        t = array.array("h", bytes(512))  # filled in place: no 256-entry list on the way
+        for c in range(256):
+            t[c] = decode_sample(law, c)
         _tables[law] = t
     return t
 
@@ -133,6 +135,7 @@ def dec_py(src, n, dst, tab):
 
 
 def copy_py(dst, doff, src, soff, n):
+    """n bytes from src[soff:] to dst[doff:]; the two must not overlap (copy_v moves words)."""
     for i in range(n):
         dst[doff + i] = src[soff + i]
 

@@ -7,18 +7,24 @@
 # is allocation-free but, non-blocking, keeps reading datagrams until the buffer is
 # full or the socket is empty - several queued datagrams arrive concatenated. So:
 # recvfrom until the peer's first valid RTP packet, then connect() the socket to
-# that source (symmetric RTP, RFC 4961) and use readinto(), splitting the buffer at
+# that source (symmetric RTP, RFC 4961), send() instead of sendto() (no address to
+# convert per packet) and use readinto(), splitting the buffer at
 # packet boundaries known from the payload type (audio: one frame, RFC 4733: 4
 # bytes) and confirmed by the next header's version and SSRC. CPython sockets have
 # recvfrom_into, which keeps datagram boundaries: no splitting there.
+# The per-packet socket and RTP methods are @micropython.native (every ESP32 and the
+# unix port have the native emitter): the frame is bytecode-bound once the DSP is viper.
 from mpsip import dsp, dtmf, g711, jitter, rtp
 
 try:
     from micropython import const
-except ImportError:
+except ImportError:  # CPython
 
     def const(x):
         return x
+
+    class micropython:  # @micropython.native is a compiler directive on MicroPython
+        native = staticmethod(lambda f: f)
 
 
 try:
@@ -62,6 +68,8 @@ _OFF = const(7)
 _PLEN = const(8)
 FIELDS = (_PT, _SEQ, _TS_HI, _TS_LO, _SSRC_HI, _SSRC_LO, _OFF, _PLEN)
 
+_parse = rtp.parse  # bound once: a module attribute lookup per packet costs time
+
 _RX_PACKETS = const(3)  # receive buffer: this many audio packets (see UdpPort)
 _RX_READS = const(8)  # receive calls per frame: a flood cannot starve the loop
 _MAX_LATE = const(5)  # frames behind before the backlog is dropped instead of replayed
@@ -77,7 +85,9 @@ class UdpPort:
         self.sock = sock
         self.remote = remote
         self.buf = bytearray(size)
+        self.size = size
         self.latched = False
+        self.connected = False  # send() instead of sendto(): no address to convert per packet
         self.src = None
         self.errors = 0
         self._into = getattr(sock, "recvfrom_into", None)
@@ -109,14 +119,17 @@ class UdpPort:
             self._views[n] = v
         return v
 
+    @micropython.native  # once per packet: native code skips the bytecode dispatch
     def send(self, view):
-        if self.remote is None:
-            return
         try:
-            self.sock.sendto(view, self.remote)
+            if self.connected:
+                self.sock.send(view)
+            elif self.remote is not None:
+                self.sock.sendto(view, self.remote)
         except OSError:  # no route, ICMP refused, full buffer: media goes on
             self.errors += 1
 
+    @micropython.native
     def recv(self):
         try:
             if self.latched and self._into is None:
@@ -144,6 +157,7 @@ class UdpPort:
             self.exact = False  # readinto from now on
             try:
                 self.sock.connect(addr)  # the kernel now drops other sources
+                self.connected = hasattr(self.sock, "send")  # (a test double may lack it)
             except OSError:
                 pass
 
@@ -297,9 +311,7 @@ class MediaSession:
     def frame(self):
         """One ptime step: mic -> RTP out; all pending RTP in; jitter -> speaker.
         (Hot path: attributes used twice are read into locals.)"""
-        c = self.clock
-        now_us = c.ticks_us()
-        now_ms = c.ticks_ms()
+        now_us = self.clock.ticks_us()
         n = self.samples
         tx = self.tx
         port = self.port
@@ -321,8 +333,8 @@ class MediaSession:
             got = port.recv()
             if got <= 0:
                 break
-            self._datagrams(got, now_us, now_ms)
-            if not port.exact and got < len(port.buf):
+            self._datagrams(got, now_us)
+            if not port.exact and got < port.size:
                 break  # readinto stopped short: the socket is empty (saves a syscall)
         jb = self.jb
         j = self.stats.jitter16 >> 4
@@ -335,20 +347,22 @@ class MediaSession:
         else:
             self.spk.process(jb.out, self.spk_buf, g)
         self.sink.write(self.spk_buf)
-        if self.dtmf_rx.open:
-            self.dtmf_rx.poll(now_ms)
-        if self.rtcp is not None:
-            self._rtcp(now_ms)
+        if self.dtmf_rx.open or self.rtcp is not None:  # the ms clock only when needed
+            now_ms = self.clock.ticks_ms()
+            if self.dtmf_rx.open:
+                self.dtmf_rx.poll(now_ms)
+            if self.rtcp is not None:
+                self._rtcp(now_ms)
         self.frames += 1
 
-    def _datagrams(self, n, now_us, now_ms):
-        buf = self.port.buf
+    def _datagrams(self, n, now_us):
+        port = self.port
+        buf = port.buf
         h = self.hdr
-        exact = self.port.exact
         apt = self.pt
         off = 0
         while off < n:
-            if rtp.parse(h, buf, off, n) != rtp.OK:
+            if _parse(h, buf, off, n):  # rtp.OK is 0
                 self.rx_bad += 1
                 return
             pt = h[_PT]
@@ -356,7 +370,7 @@ class MediaSession:
             ssrc_hi = h[_SSRC_HI]
             ssrc_lo = h[_SSRC_LO]
             end = n
-            if not exact:  # maybe several datagrams: audio is one frame, an event 4 bytes
+            if not port.exact:  # maybe several datagrams: audio is one frame, an event 4 bytes
                 want = self.samples if pt == apt else (dtmf.PAYLOAD if pt == self.dtmf_pt else -1)
                 p = h[_OFF] + want
                 if (
@@ -374,8 +388,8 @@ class MediaSession:
             if pt != apt and pt != self.dtmf_pt:
                 self.rx_other += 1  # comfort noise, other codecs: not negotiated by us
                 continue
-            if not self.port.latched:
-                self.port.latch(self.port.src)
+            if not port.latched:
+                port.latch(port.src)
             seq = h[_SEQ]
             if ssrc_hi != self.peer_hi or ssrc_lo != self.peer_lo or not self.have_peer:
                 if not self._new_source(ssrc_hi, ssrc_lo, seq):
@@ -389,7 +403,7 @@ class MediaSession:
             else:  # telephone-event timestamps stand still: no jitter sample (RFC 4733 2.3)
                 if not self.stats.update_seq(seq):
                     continue
-                self.dtmf_rx.packet(buf, h[_OFF], plen, ts_hi, ts_lo, now_ms)
+                self.dtmf_rx.packet(buf, h[_OFF], plen, ts_hi, ts_lo, self.clock.ticks_ms())
             self.rx_packets += 1
 
     def _new_source(self, ssrc_hi, ssrc_lo, seq):

@@ -12,10 +12,13 @@ from struct import pack_into
 
 try:
     from micropython import const
-except ImportError:
+except ImportError:  # CPython
 
     def const(x):
         return x
+
+    class micropython:  # @micropython.native is a compiler directive on MicroPython
+        native = staticmethod(lambda f: f)
 
 
 HEADER = const(12)
@@ -145,6 +148,7 @@ class Sender:
         self.packets = 0  # RFC 3550 6.4.1 sender's packet and octet counts
         self.octets = 0
 
+    @micropython.native  # once per packet: native code skips the bytecode dispatch
     def write(self, buf, pt, marker, ts_hi, ts_lo, plen):
         """Write a 12-byte header for a plen-byte payload and count the packet; the
         sequence number advances. Returns the packet length."""
@@ -160,6 +164,7 @@ class Sender:
     def write_audio(self, buf, plen, marker=0):
         return self.write(buf, self.pt, marker, self.ts_hi, self.ts_lo, plen)
 
+    @micropython.native
     def advance(self, samples):
         """The media clock moves on by one frame, whether or not a packet was sent."""
         lo = self.ts_lo + samples  # 0 <= samples < 65536; no tuple, so no allocation
@@ -213,13 +218,31 @@ class RecvStats:
         self.received += 1
         return True
 
+    @micropython.native
     def update(self, seq, ts_hi, ts_lo, now_us, ticks_diff):
-        """An audio packet: update_seq() then, if accepted, update_jitter() (one call
-        in the media loop's hot path instead of two)."""
-        if self.update_seq(seq):
+        """An audio packet: update_seq() then, if accepted, update_jitter(). The media
+        loop's hot path: the common case (a sequence step below MAX_DROPOUT, the same
+        timestamp high half) is done here without calling either (test_rtp compares)."""
+        udelta = (seq - self.max_seq) & 0xFFFF
+        if udelta >= _MAX_DROPOUT or self.last_ts_hi != ts_hi:
+            if not self.update_seq(seq):
+                return False
             self.update_jitter(ts_hi, ts_lo, now_us, ticks_diff)
             return True
-        return False
+        if seq < self.max_seq:  # RFC 3550 A.1 (as update_seq)
+            self.cycles += 1
+        self.max_seq = seq
+        self.received += 1
+        dt_us = ticks_diff(now_us, self.last_us)  # RFC 3550 A.8 (as update_jitter)
+        if 0 <= dt_us < 10000000:
+            d = (dt_us // 125) * self.rate_k // 8 - (ts_lo - self.last_ts_lo)
+            if d < 0:
+                d = -d
+            if d < 0x100000:
+                self.jitter16 += d - ((self.jitter16 + 8) >> 4)
+        self.last_us = now_us
+        self.last_ts_lo = ts_lo
+        return True
 
     def update_jitter(self, ts_hi, ts_lo, now_us, ticks_diff):
         """RFC 3550 A.8: J += (|D| - J) / 16, D in timestamp units."""
