@@ -208,7 +208,7 @@ def test_spellings_learnt_from_peers_stay_bounded():
 
     names = [("x-h%d" % i, "v") for i in range(30)]
     wire = Request("OPTIONS", "sip:a@b", names).to_bytes()
-    assert b"\r\nX-H29: v\r\n" in wire and len(message._SPELL) <= 32  # a peer cannot grow it
+    assert b"\r\nX-H29: v\r\n" in wire and len(message._SPELL) <= 24  # a peer cannot grow it
 
 
 def test_status_phrases_and_error_texts():
@@ -274,3 +274,139 @@ def test_addresses_and_vias_render_what_they_hold():
     v.set_param("rport", "5070")
     assert v.to_str() == "SIP/2.0/UDP host:5060;branch=z9hG4bK1;rport=5070"
     assert raises(SipParseError, parse_via, "SIP/3.0/UDP h").status == 505
+
+
+# --- the Request-URI kept as text, lone CR/LF, learnt names -----------------------------------
+OPTIONS = (
+    b"OPTIONS %s SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\n"
+    b"To: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"
+)
+
+
+def test_request_uri_is_written_as_it_came_until_read():
+    wire = OPTIONS % b"SIP:Bob@Example.COM;Transport=UDP"
+    m = parse(wire)
+    assert m.to_bytes().startswith(b"OPTIONS SIP:Bob@Example.COM;Transport=UDP SIP/2.0\r\n")
+    u = m.uri  # parsed on first read, then the same object
+    assert (u.scheme, u.user, u.host, u.param("transport")) == ("sip", "Bob", "Example.COM", "UDP")
+    assert m.uri is u
+    u.set_param("lr", None)  # a change made through .uri is what is written
+    assert m.to_bytes().startswith(b"OPTIONS sip:Bob@Example.COM;transport=UDP;lr SIP/2.0\r\n")
+    r = Request("OPTIONS", "sip:a@b;X=1")
+    assert r.to_bytes().startswith(b"OPTIONS sip:a@b;X=1 SIP/2.0\r\n") and r.uri.param("x") == "1"
+
+
+def test_assigning_the_uri_replaces_it_whether_read_before_or_not():
+    for read_first in (False, True):
+        m = parse(OPTIONS % b"sip:old@h")
+        if read_first:
+            assert m.uri.user == "old"
+        m.uri = parse_uri("sip:new@h:5070")
+        assert m.uri.user == "new"
+        assert m.to_bytes().startswith(b"OPTIONS sip:new@h:5070 SIP/2.0\r\n")
+    r = Request("ACK", parse_uri("sips:c@d"))
+    assert r.uri.scheme == "sips" and r.to_bytes().startswith(b"ACK sips:c@d SIP/2.0\r\n")
+
+
+def test_a_bad_request_uri_fails_validate_with_400_and_the_request_attached():
+    for uri in (b"<sip:a@b>", b"sip:", b"sip:a@b:99999", b"1sip:x"):
+        m = parse(OPTIONS % uri)  # kept as text: parse() does not look at it
+        err = raises(SipParseError, validate, m)
+        assert err.status == 400 and err.msg is m, uri
+        assert raises(SipParseError, parse, OPTIONS % uri, True).status == 400
+        assert raises(SipParseError, getattr, m, "uri").status == 400
+
+
+def test_a_method_that_is_not_a_token_is_400_even_with_a_wrong_version():
+    data = (OPTIONS % b"sip:a@b").replace(b"OPTIONS sip", b"OPT<IONS sip")
+    assert parse(data).method == "OPT<IONS"  # validate() checks it, as the UA does for every request
+    assert raises(SipParseError, parse, data, True).status == 400
+    assert raises(SipParseError, parse, data.replace(b"SIP/2.0\r\nVia", b"SIP/3.0\r\nVia")).status == 400
+    assert raises(SipParseError, parse, OPTIONS.replace(b"SIP/2.0\r\nVia", b"SIP/3.0\r\nVia") % b"sip:a").status == 505
+
+
+CASES = {
+    "test_a_lone_cr_or_lf_anywhere_is_400": [
+        b"OPTIONS sip:a@b\rx SIP/2.0\r\nCSeq: 1 OPTIONS\r\n\r\n",  # start line
+        b"OPTIONS\nsip:a@b SIP/2.0\r\nCSeq: 1 OPTIONS\r\n\r\n",
+        b"OPTIONS sip:a@b SIP/2.0\r\nCS\req: 1 OPTIONS\r\n\r\n",  # name
+        b"OPTIONS sip:a@b SIP/2.0\r\nCS\neq: 1 OPTIONS\r\n\r\n",
+        b"OPTIONS sip:a@b SIP/2.0\r\nCSeq: 1\rOPTIONS\r\n\r\n",  # value
+        b"OPTIONS sip:a@b SIP/2.0\r\nCSeq: 1\nOPTIONS\r\n\r\n",
+        b"OPTIONS sip:a@b SIP/2.0\r\nCSeq: 1 OPTIONS\n\r\n\r\n",  # before the CRLF
+        b"OPTIONS sip:a@b SIP/2.0\r\nSubject: a\r\n b\nc\r\n\r\n",  # a folded line
+        b"OPTIONS sip:a@b SIP/2.0\r\nSubject: a\r\n b\rc\r\n\r\n",
+        b"SIP/2.0 200 O\rK\r\nCSeq: 1 OPTIONS\r\n\r\n",  # status line
+        b"OPTIONS sip:a@b SIP/2.0\r\nCSeq: 1 OPTIONS\r",  # the datagram ends in a CR
+        b"OPTIONS sip:a@b SIP/2.0\nCSeq: 1\rOPTIONS\n\n",  # bare LF: CR only before LF
+    ],
+}
+
+
+def test_a_lone_cr_or_lf_anywhere_is_400(case):
+    assert raises(SipParseError, parse, case).status == 400
+
+
+def test_header_lines_in_every_spacing_and_case_give_the_same_headers():
+    # Names are learnt (by their bytes) the first time: both passes must read the same.
+    lines = (
+        b"X-Learn-Me: v1",
+        b"x-learn-me:v2",
+        b"X-LEARN-ME :  v3 ",
+        b"X-Learn-Me\t:\tv4",
+        b"X-Learn-Me:",
+        b"Subject: folded\r\n  twice\r\n\tover three lines",
+        b"s:  compact  ",
+    )
+    data = b"OPTIONS sip:a@b SIP/2.0\r\n" + b"\r\n".join(lines) + b"\r\n\r\n"
+    want = [
+        ("x-learn-me", "v1"),
+        ("x-learn-me", "v2"),
+        ("x-learn-me", "v3"),
+        ("x-learn-me", "v4"),
+        ("x-learn-me", ""),
+        ("subject", "folded twice over three lines"),
+        ("subject", "compact"),
+    ]
+    for _ in range(3):
+        assert parse(data).headers == want
+
+
+def test_a_name_that_is_not_a_token_is_400_learnt_or_not():
+    for _ in range(2):
+        for line in (b"X Y: v", b"X@Y: v", b": v", b"NoColon"):
+            data = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n" + line + b"\r\n\r\n"
+            assert raises(SipParseError, parse, data).status == 400, line
+
+
+def test_names_given_in_any_case_become_keys_and_values_become_str():
+    r = Request("OPTIONS", "sip:a@b", [("VIA", "x"), ("v", "y"), ("Max-Forwards", 70), ("X-Seen", "1")])
+    assert r.headers == [("via", "x"), ("via", "y"), ("max-forwards", "70"), ("x-seen", "1")]
+    assert Response(200, None, [("Call-ID", "c")]).headers == [("call-id", "c")]
+    assert r.get("VIA") == "x" and r.count("Via") == 2 and r.get("MAX-FORWARDS") == "70"
+
+
+def test_learnt_names_and_spellings_stay_bounded():
+    from mpsip import message
+
+    for i in range(40):  # a peer's names and a program's, all new
+        m = parse(b"OPTIONS sip:a@b SIP/2.0\r\nX-Peer-%d: v\r\nY-Peer-%d: w\r\n\r\n" % (i, i))
+        assert m.headers == [("x-peer-%d" % i, "v"), ("y-peer-%d" % i, "w")]
+        r = Request("OPTIONS", "sip:a@b", [("Z-Mine-%d" % i, "z")])
+        assert r.headers == [("z-mine-%d" % i, "z")] and b"\r\nZ-Mine-%d: z\r\n" % i in r.to_bytes()
+    assert len(message._KEYS) <= 24 and len(message._NAMES) <= 24 and len(message._SPELL) <= 24
+    long = "X-N" + "n" * 40  # long names are not kept at all, even with room
+    message._KEYS.clear()
+    message._SPELL.clear()
+    assert parse(b"OPTIONS sip:a@b SIP/2.0\r\n%s: v\r\n\r\n" % long.encode()).get(long) == "v"
+    assert b"\r\n%s: v\r\n" % long.encode() in Request("OPTIONS", "sip:a@b", [(long, "v")]).to_bytes()
+    assert not message._KEYS and not message._SPELL
+
+
+def test_status_line_forms():
+    assert parse(b"SIP/2.0 183\r\n\r\n").reason == ""
+    r = parse(b"sip/2.0 200 OK  Fine \r\n\r\n")
+    assert (r.status, r.reason) == (200, "OK  Fine")
+    for bad in (b"SIP/2.0  200 OK\r\n\r\n", b"SIP/2.0 2x0 OK\r\n\r\n", b"SIP/2.0\r\n\r\n"):
+        assert raises(SipParseError, parse, bad).status == 400, bad
+    assert raises(SipParseError, parse, b"SIP/2.1 200 OK\r\n\r\n").status == 505

@@ -3,10 +3,6 @@ from mpsip.error import SipParseError
 from mpsip.uri import _TOKEN, _bad, _Params, params_str, parse_hostport, parse_u32, parse_uri
 
 
-def is_token(s):
-    return not s.strip(_TOKEN) if s else False
-
-
 def scan_quoted(s, n):
     """s[n] is '"': return (unescaped text, index after the closing quote). RFC 3261 25.1 quoted-pair."""
     out = ""
@@ -61,15 +57,15 @@ def parse_params(s):
     params = []
     s = s.lstrip()
     if s:
-        if s[0] != ";":
+        if not s.startswith(";"):
             _bad("params", s)
         for p in split_list(s[1:], ";"):
             name, eq, value = p.partition("=")
             name = name.rstrip()
             value = value.lstrip()
-            if not is_token(name) or eq and not value:
+            if not name or name.strip(_TOKEN) or eq and not value:
                 _bad("params", s)
-            params.append((name.lower(), value if eq else None))
+            params.append((name if name.islower() else name.lower(), value if eq else None))
     return params
 
 
@@ -137,11 +133,11 @@ def parse_address(value):
 class Via(_Params):
     """One Via value (RFC 3261 20.42): sent-protocol, sent-by and parameters; `branch`."""
 
-    def __init__(self, transport, host, port=None, params=None):
+    def __init__(self, transport, host, port, params):
         self.transport = transport
         self.host = host
         self.port = port
-        self.params = [] if params is None else params
+        self.params = params
 
     def to_str(self):
         return "SIP/2.0/%s %s%s" % (self.transport, self.hostport(), params_str(self.params))
@@ -155,7 +151,7 @@ def parse_via(value):
         semi = len(value)
     parts = value[:semi].split("/")
     tail = parts[2].split() if len(parts) == 3 else ()
-    if len(tail) != 2 or not is_token(tail[0]) or parts[0].strip().upper() != "SIP":
+    if len(tail) != 2 or not tail[0] or tail[0].strip(_TOKEN) or parts[0].strip().upper() != "SIP":
         _bad("via", value)
     version = parts[1].strip()
     if version != "2.0":
@@ -166,6 +162,6 @@ def parse_via(value):
 
 def parse_cseq(value):
     parts = value.split()
-    if len(parts) != 2 or not is_token(parts[1]):
+    if len(parts) != 2 or parts[1].strip(_TOKEN):
         _bad("cseq", value)
     return parse_u32(parts[0], "cseq"), parts[1]

@@ -1,37 +1,33 @@
 # SIP messages (RFC 3261 7, 20, 25): parse a datagram, build requests and responses.
 #
 # Header values are kept as the strings that arrived (folding undone, RFC 3261 7.3.1), so
-# re-serializing is a join; structured views (Via, addresses, CSeq) are parsed on first use
-# and cached. parse() checks what a user agent needs to answer: the start line, framing and
-# header lines; validate() the structured headers. Malformed input raises SipParseError.
+# re-serializing is a join; the Request-URI and the structured views (Via, addresses, CSeq)
+# are parsed on first use and cached. parse() checks what a user agent needs to answer: the
+# start line, framing and header lines; validate() the Request-URI and the structured
+# headers. Malformed input raises SipParseError.
+#
+# Speed: MicroPython looks every new str up among the interned strings (qstrs) before making
+# it, a scan that grows with the code loaded (0.3 us a str on the bench, 1.5 us with 2,000
+# more qstrs). So parse() cuts header lines with bytes.find and makes one str per line, the
+# value: the name is looked up in _KEYS by its bytes. to_bytes() joins bytes, which are not
+# interned. The tables learn the names a program meets (capped): a table of every name would
+# cost heap on import, when a user agent only ever meets a few dozen.
 #
 # Heap: this module stays resident on a 96 KB board, and every def, class, name and constant
-# costs heap once imported. So tables are strings (a tuple of strings costs ~64 B an item),
-# the eleven views are one __getattr__, and parse() indexes the datagram's bytes (indexing a
-# str walks its UTF-8 from the start) and decodes only the values.
+# costs heap once imported. So tables are strings (a tuple of strings costs ~64 B an item)
+# and the eleven views are one __getattr__.
 from mpsip.error import SipParseError, phrase
 from mpsip.headers import parse_address, parse_cseq, parse_via, split_list
-from mpsip.uri import _TOKEN, Uri, _bad, parse_u32, parse_uri
+from mpsip.uri import _TOKEN, _bad, parse_u32, parse_uri
 
-# The most common headers and how they are written. Their names become interned strings
-# (qstrs) once imported, so parse() also takes them from a datagram without allocating.
-# to_bytes() spells other names itself (RFC 3261 7.3.1: names are case-insensitive) and
-# adds them here, up to a cap: the heap pays only for the names a program writes.
-_SPELL = {
-    "via": "Via",
-    "from": "From",
-    "to": "To",
-    "call-id": "Call-ID",
-    "cseq": "CSeq",
-    "contact": "Contact",
-    "route": "Route",
-    "allow": "Allow",
-    "supported": "Supported",
-    "require": "Require",
-    "user-agent": "User-Agent",
-    "expires": "Expires",
-}
-
+# Learnt: a header name as it arrived (bytes) -> its key; as a program gave it (str) -> its
+# key (two tables: MicroPython warns when a dict compares bytes with an equal str); a key ->
+# b"\r\nName: " as to_bytes() writes it. Each keeps up to 24 names shorter than 32 bytes:
+# at most ~3.5 KB a table on the unix port (about half on ESP32), ~1 KB for the names a
+# user agent meets; past that a name is worked out again each time it comes.
+_KEYS = {}
+_NAMES = {}
+_SPELL = {}
 
 # The methods RFC 3261 and its extensions define; the three that form dialogs come first.
 _METHODS = " INVITE SUBSCRIBE REFER ACK BYE CANCEL OPTIONS REGISTER INFO NOTIFY MESSAGE PRACK UPDATE PUBLISH "
@@ -46,28 +42,38 @@ def __getattr__(name):
 
 def canonical(name):
     """Any-case or compact header name -> the lower-case long name used as the key."""
-    name = name.lower()
-    if len(name) == 1:
+    k = _NAMES.get(name)  # learnt: lower() would make a str only to find it known
+    if k is not None:
+        return k
+    k = name.lower()
+    if len(k) == 1:
         # RFC 3261 7.3.3 and the IANA registry: compact forms.
         s = (
             " i call-id m contact f from t to v via l content-length c content-type k supported s subject"
             " e content-encoding o event u allow-events r refer-to b referred-by x session-expires y identity"
             " a accept-contact j reject-contact d request-disposition n identity-info "
         )
-        i = s.find(" %s " % name) + 3
+        i = s.find(" %s " % k) + 3
         if i > 2:
-            name = s[i : s.find(" ", i)]
-    return name
+            k = s[i : s.find(" ", i)]
+    if len(_NAMES) < 24 and len(k) < 32:
+        _NAMES[name] = k
+    return k
 
 
 # validate() precedes the classes on purpose: the view names it reads are then interned when
 # Message.__getattr__ compares against them, which makes those literals qstrs, not objects.
 def validate(msg):
     """Check everything a UA relies on (RFC 3261 8.1.1, 8.2): Via, From, To, Call-ID and
-    CSeq present once and well-formed, Contact and Max-Forwards well-formed, the CSeq
-    method matching the request's. Raises SipParseError (carrying msg) with the status to
-    answer: 400, or 501 for an unknown method (RFC 4475 3.1.2.18), 505 for a Via version."""
+    CSeq present once and well-formed, Contact and Max-Forwards well-formed, the
+    Request-URI, the CSeq method matching the request's. Raises SipParseError (carrying
+    msg) with the status to answer: 400, or 501 for an unknown method (RFC 4475 3.1.2.18),
+    505 for a Via version."""
     try:
+        # The request line first, as parse() did before it kept the Request-URI as text and
+        # left the method's token check here (RFC 3261 25.1, RFC 4475 3.1.2.7).
+        if isinstance(msg, Request) and (msg.method.strip(_TOKEN) or msg.uri is None):
+            _bad("request line", msg.method)
         for k in ["via", "from", "to", "call-id", "cseq"]:
             n = msg.count(k)
             if n == 0 or n > 1 and k != "via":  # RFC 4475 3.3.8
@@ -93,6 +99,7 @@ class Message:
     Views, parsed on first use: vias, top_via, from_addr, to_addr, contacts, record_routes,
     routes (Via/Address objects), call_id, cseq (int), cseq_method, max_forwards."""
 
+    _u = None  # a Request's URI while it is text
     _c = None  # the views' cache, made on first use and dropped by set/add/remove
 
     def get(self, name, default=None):
@@ -172,6 +179,9 @@ class Message:
         # The views (RFC 3261 20): one function rather than eleven properties (~1.2 KB of heap).
         if name == "call_id":
             return self.get("call-id")
+        if name == "uri" and self._u is not None:
+            u = self.uri = parse_uri(self._u)  # raises SipParseError: validate() reads it first
+            return u
         c = self._c
         if c is None:
             c = self._c = {}
@@ -182,7 +192,7 @@ class Message:
             if v is not None:
                 v = parse_via(split_list(v)[0] if "," in v else v)
         elif name == "from_addr" or name == "to_addr":
-            v = self.get(name[:-5])
+            v = self.get("from" if name == "from_addr" else "to")
             if v is not None:
                 v = parse_address(v)
         elif (" %s " % name) in " vias contacts routes record_routes ":
@@ -205,14 +215,27 @@ class Message:
     def to_bytes(self):
         # RFC 3261 7.5 / 18: one line per header as 'Name: value'; Content-Length always
         # written and always true. Empty values are left out: small stacks choke on 'Name:'.
-        # MicroPython's str.encode() shares the string's buffer: the head costs one join.
-        out = [self.start_line()]
+        # Bytes are joined: str.encode() shares the string's buffer and bytes are not interned.
+        if isinstance(self, Response):
+            out = [b"SIP/2.0 %d " % self.status, self.reason.encode()]
+        else:
+            # The Request-URI as a Uri once read or set (it may have changed), else the text.
+            u = self.__dict__
+            u = u["uri"].to_str() if "uri" in u else self._u
+            out = [self.method.encode(), b" ", u.encode(), b" SIP/2.0"]
+        append = out.append
+        spell = _SPELL
         for k, v in self.headers:
             if v and k != "content-length":
-                s = _SPELL.get(k)
-                if s is None:
-                    # RFC 3261 20 and RFC 3262 7 spell these unlike the rule.
-                    s = " www-authenticate WWW-Authenticate mime-version MIME-Version rack RAck rseq RSeq "
+                try:
+                    append(spell[k])
+                except KeyError:
+                    # Each '-' part capitalized, or as the RFCs spell it (RFC 3261 20, RFC 3262
+                    # 7); names are case-insensitive (RFC 3261 7.3.1). Learnt.
+                    s = (
+                        " call-id Call-ID cseq CSeq www-authenticate WWW-Authenticate"
+                        " mime-version MIME-Version rack RAck rseq RSeq "
+                    )
                     i = s.find(" %s " % k) + len(k) + 2
                     if i > len(k) + 1:
                         s = s[i : s.find(" ", i)]
@@ -221,36 +244,43 @@ class Message:
                         for w in k.split("-"):
                             s += "-" + w[:1].upper() + w[1:]
                         s = s[1:]
-                    # Kept for the next message; capped, as a peer's header names reach here too.
-                    if len(_SPELL) < 32:
-                        _SPELL[k] = s
-                out.append("\r\n")
-                out.append(s)
-                out.append(": ")
-                out.append(v)
-        out.append("\r\nContent-Length: %d\r\n\r\n" % len(self.body))
-        out = "".join(out).encode()
-        return out + self.body if self.body else out
+                    s = ("\r\n%s: " % s).encode()
+                    if len(spell) < 24 and len(k) < 32:
+                        spell[k] = s
+                    append(s)
+                append(v.encode())
+        append(b"\r\nContent-Length: %d\r\n\r\n" % len(self.body))
+        append(self.body)
+        return b"".join(out)
 
     __bytes__ = to_bytes
 
-    def start_line(self):
-        if isinstance(self, Response):
-            return "%s %d %s" % ("SIP/2.0", self.status, self.reason)
-        return "%s %s %s" % (self.method, self.uri.to_str(), "SIP/2.0")
 
-    def __str__(self):
-        return self.to_bytes().decode()
+def _keyed(headers):
+    # The names as a program gives them -> keys (canonical() learns them: a program uses few).
+    # str(v) would copy a str; a module global is found faster than the builtin.
+    n = _NAMES
+    hs = []
+    for k, v in headers:
+        hs.append((n[k] if k in n else canonical(k), v if v.__class__ is _str else _str(v)))
+    return hs
+
+
+_str = str
 
 
 class Request(Message):
     def __init__(self, method, uri, headers=None, body=b""):
-        hs = self.headers = []
-        for k, v in headers or ():
-            hs.append((canonical(k), str(v)))
-        self.body = body
         self.method = method
-        self.uri = uri if isinstance(uri, Uri) or uri is None else parse_uri(uri)
+        # A Request-URI given as text (or parsed from a datagram) stays text until .uri is
+        # read (Message.__getattr__ then parses it): a request built or relayed is written
+        # with the text as it came, and no Uri is made.
+        if uri.__class__ is _str:
+            self._u = uri
+        else:
+            self.uri = uri
+        self.headers = _keyed(headers) if headers else []
+        self.body = body
 
     def response(self, status, reason=None, to_tag=None):
         """A response built as RFC 3261 8.2.6.2 says: Via, From, To, Call-ID, CSeq copied
@@ -261,7 +291,7 @@ class Request(Message):
         r = Response(status, reason)
         for k, v in self.headers:
             if k == "to" and to_tag and status > 100 and self.to_addr.tag is None:
-                v += ";%s=%s" % ("tag", to_tag)
+                v += ";tag=" + to_tag
             if (
                 k == "via"
                 or k == "from"
@@ -277,20 +307,19 @@ class Request(Message):
 
 class Response(Message):
     def __init__(self, status, reason=None, headers=None, body=b""):
-        hs = self.headers = []
-        for k, v in headers or ():
-            hs.append((canonical(k), str(v)))
-        self.body = body
         self.status = status
         self.reason = phrase(status) if reason is None else reason
+        self.headers = _keyed(headers) if headers else []
+        self.body = body
 
 
 def parse(data, strict=False):
     """Parse one SIP message from a datagram -> Request or Response; raises SipParseError.
 
     The default is what the receive loop needs on every datagram: the start line, the
-    framing and the header lines; structured headers are parsed when first used, and
-    validate() checks all of them. strict=True does both (RFC 4475's "invalid" set)."""
+    framing and the header lines; the Request-URI and structured headers are parsed when
+    first used, and validate() checks all of them. strict=True does both (RFC 4475's
+    "invalid" set)."""
     if not isinstance(data, bytes):
         data = bytes(data)
     n = len(data)
@@ -310,79 +339,97 @@ def parse(data, strict=False):
             end = body = n
         if end < n or data.find(sep, pos) < 0:
             sep = b"\n"
-    # A lone CR or LF inside a line would survive into a value and break re-serialization.
-    i = data.count(b"\r\n", pos, end)
-    if pos == n or data.count(b"\r", pos, end) != i or sep == b"\r\n" and data.count(b"\n", pos, end) != i:
+            if data.count(b"\r\n", pos, end) != data.count(b"\r", pos, end):
+                _bad("message", "")  # CR only before LF (a lone CR: see below)
+    if pos == n:
         _bad("message", "")
+    # A lone CR or LF inside a line would survive into a value and break re-serialization.
+    # So lines end at a CR that must be followed by LF (bare LF: at the LF), and no line
+    # holds an LF (one test of each str made: a count would scan the whole block again).
+    cr = sep[:1]
+    step = len(sep)
     mv = memoryview(data)
-    eol = data.find(sep, pos, end)
-    if eol < 0:
-        eol = end
     err = None
     try:
+        eol = data.find(cr, pos, end)
+        if eol < 0:
+            eol = end
+        elif data[eol + step - 1] != 10:
+            _bad("message", "")
         line = str(mv[pos:eol], "utf-8")
-        # A status line starts with "SIP/" (in any case: only an 's' costs a slice).
-        if line[0].lower() == "s" and line[:4].upper() == "SIP/":
-            parts = line.split(" ", 2)
-            i = parts[1] if len(parts) > 1 else ""
+        if "\n" in line:
+            _bad("message", "")
+        # A status line starts with "SIP/" in any case.
+        if data[pos] | 32 == 115 and data[pos : pos + 4].upper() == b"SIP/":
+            j, _, i = line.partition(" ")  # version, status, reason
+            i, _, parts = i.partition(" ")
             if len(i) != 3 or i.strip("0123456789") or not 99 < int(i) < 700:
-                _bad("message", line)
-            msg = Response(int(i), parts[2].strip() if len(parts) > 2 else "")
-            if parts[0].upper() != "SIP/2.0":
+                _bad("message", i)
+            msg = Response(int(i), parts.strip())
+            if j != "SIP/2.0" and j.upper() != "SIP/2.0":
                 raise SipParseError(505)
         else:
             # RFC 4475 3.1.2.9/3.1.2.10: extra SP between or after the elements is tolerated;
-            # LWS inside the Request-URI is not (3.1.2.8), nor <> around it (3.1.2.7).
+            # LWS inside the Request-URI is not (3.1.2.8), nor <> around it (3.1.2.7): the
+            # URI is validate()'s to parse, with the method's token check.
             parts = line.split()
-            if len(parts) != 3 or parts[0].strip(_TOKEN):
-                _bad("message", line)
-            msg = Request(parts[0], None)
-            i = parts[2].upper()
-            if i != "SIP/2.0":
-                err = SipParseError(505 if i[:4] == "SIP/" else 400)
-            else:
-                try:
-                    msg.uri = parse_uri(parts[1])
-                except SipParseError as e:
-                    err = e
-        parts = None
+            if len(parts) != 3:
+                _bad("message", "")
+            msg = Request(parts[0], parts[1])
+            i = parts[2]
+            if i != "SIP/2.0" and i.upper() != "SIP/2.0":
+                err = SipParseError(505 if i[:4].upper() == "SIP/" else 400)
+        parts = line = None
         hs = msg.headers
         clen = None
-        step = len(sep)
         pos = eol + step
+        keys = _KEYS
+        append = hs.append
         while pos < end:
-            eol = data.find(sep, pos, end)
+            eol = data.find(cr, pos, end)
             if eol < 0:
                 eol = end
-            line = data[pos] == 32 or data[pos] == 9
-            i = data.find(b":", pos, eol)
-            if line or i <= pos:
-                # RFC 3261 7.3.1: a continuation line folds into the previous value.
-                if not line or not hs:
-                    _bad("headers", str(mv[pos:eol], "utf-8"))
-                k, v = hs[-1]
-                hs[-1] = (k, (v + " " + str(mv[pos:eol], "utf-8").strip(" \t\r")).strip(" \t\r"))
-                pos = eol + step
-                continue
-            k = str(mv[pos:i], "utf-8").rstrip(" \t")
-            if k.strip(_TOKEN):
-                _bad("headers", k)
-            k = k.lower()
-            if len(k) == 1:
-                k = canonical(k)
-            i += 1
-            while i < eol and (data[i] == 32 or data[i] == 9):
-                i += 1
-            v = str(mv[i:eol], "utf-8").rstrip(" \t\r")
-            hs.append((k, v))
+            elif data[eol + step - 1] != 10:
+                _bad("message", "")
+            # 'Name: value' as nearly everyone writes it: a learnt name (never holding a colon)
+            # before the first ': ' is the whole name.
+            i = data.find(b": ", pos, eol)
+            k = keys.get(data[pos:i]) if i > pos else None
+            if k is None:
+                if data[pos] == 32 or data[pos] == 9:
+                    # RFC 3261 7.3.1: a continuation line folds into the previous value.
+                    if not hs:
+                        _bad("headers", "")
+                    k, v = hs[-1]
+                    line = str(mv[pos:eol], "utf-8")
+                    if "\n" in line:
+                        _bad("message", "")
+                    hs[-1] = (k, (v + " " + line.strip(" \t\r")).strip(" \t\r"))
+                    pos = eol + step
+                    continue
+                i = data.find(b":", pos, eol)
+                if i <= pos:
+                    _bad("headers", "")
+                # A new name: RFC 3261 7.3.1 lets LWS precede the colon. Learnt.
+                k = str(mv[pos:i], "utf-8").rstrip(" \t")
+                if k.strip(_TOKEN):
+                    _bad("headers", k)
+                k = canonical(k) if len(k) == 1 else k.lower()  # canonical() would learn it too
+                if len(keys) < 24 and i - pos < 32:
+                    keys[data[pos:i]] = k
+                i -= 1  # the value starts after the colon, LWS stripped below (RFC 3261 7.3.1)
+            v = str(mv[i + 2 : eol], "utf-8").strip(" \t\r")
+            if "\n" in v:
+                _bad("message", "")
+            append((k, v))
             pos = eol + step
             if k == "content-length":
                 # Framing, RFC 3261 18.3: read here, it decides where the body ends.
                 if not v or len(v) > 10 or v.strip("0123456789") or clen is not None and int(v) != clen:
                     raise SipParseError(400, None, msg)  # RFC 4475 3.3.9: conflicting lengths
                 clen = int(v)
-    except UnicodeError:
-        _bad("headers", "utf-8")
+    except (UnicodeError, IndexError):  # IndexError: a CR that ends the datagram
+        _bad("message", "")
     # A UDP body ends at Content-Length and octets after it are ignored; without
     # Content-Length it runs to the end of the datagram (RFC 3261 18.3).
     if clen is None:
@@ -390,9 +437,9 @@ def parse(data, strict=False):
     elif clen > n - body:  # RFC 4475 3.1.2.2
         raise SipParseError(400, None, msg)
     msg.body = data[body : body + clen]
-    if err is not None:
+    if err is not None:  # a wrong version (RFC 3261 21.5.6), unless the method is not a token
         err.msg = msg
-        raise err
+        raise SipParseError(400, None, msg) if msg.method.strip(_TOKEN) else err
     if strict:
         validate(msg)
     return msg

@@ -7,8 +7,9 @@
 from mpsip.error import SipParseError
 
 # RFC 3261 25.1: token characters (alphanum plus these). Also the loose check of schemes and
-# host names, whose characters are a subset: one string instead of three.
-_TOKEN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
+# host names, whose characters are a subset: one string instead of three. MicroPython's
+# strip() searches the set for each character, so those of host names and parameters lead.
+_TOKEN = "abcdefghijklmnopqrstuvwxyz0123456789.-ABCDEFGHIJKLMNOPQRSTUVWXYZ!%*_+`'~"
 
 
 def _bad(name, s):
@@ -63,13 +64,6 @@ def unescape(s):
         _bad("uri", "%".join(s))
 
 
-def get_param(params, name, default=None):
-    for k, v in params:
-        if k == name:
-            return v
-    return default
-
-
 def params_str(params):
     out = ""
     for k, v in params:
@@ -81,7 +75,10 @@ class _Params:
     """Ordered (name, value) parameters, shared by Uri, Address and Via."""
 
     def param(self, name, default=None):
-        return get_param(self.params, name, default)
+        for k, v in self.params:
+            if k == name:
+                return v
+        return default
 
     def set_param(self, name, value):
         # Every occurrence goes and one is appended, in a new list (the old may be shared).
@@ -99,7 +96,7 @@ class _Params:
         # Computed attributes without a property each (a property costs ~120 B of heap):
         # Address.tag (RFC 3261 19.3), Via.branch (RFC 3261 8.1.1.7), Uri.is_sip.
         if name == "tag" or name == "branch":
-            return get_param(self.params, name)
+            return self.param(name)
         if name == "is_sip":
             return self.scheme == "sip" or self.scheme == "sips"
         raise AttributeError(name)
@@ -112,19 +109,9 @@ class Uri(_Params):
     # Absent parts are these class defaults: an attribute set on an instance costs heap.
     user = password = host = port = headers = opaque = None
 
-    def __init__(self, scheme, user=None, host=None, port=None, params=None, headers=None, password=None):
+    def __init__(self, scheme):
         self.scheme = scheme
-        self.params = [] if params is None else params
-        if user is not None:
-            self.user = user
-        if host is not None:
-            self.host = host
-        if port is not None:
-            self.port = port
-        if headers is not None:
-            self.headers = headers
-        if password is not None:
-            self.password = password
+        self.params = []
 
     def to_str(self):
         if self.opaque is not None:

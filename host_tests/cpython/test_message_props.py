@@ -80,3 +80,37 @@ def test_mutated_corpus_raises_nothing_but_parse_errors(seed, data):
         else:
             b[i:i] = data.draw(st.sampled_from([b":", b";", b",", b"<", b'"', b"\r\n", b" ", b"\r\n\r\n", b"9" * 30]))
     _only_parse_errors(bytes(b))
+
+
+NAME_CASE = st.sampled_from([str.lower, str.upper, str.title, lambda s: s])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(UNSTRUCTURED, NAME_CASE, st.sampled_from([": ", ":", " : ", ":\t"]), VALUE), max_size=8))
+def test_header_lines_read_the_same_whether_their_names_are_learnt_or_not(lines):
+    from mpsip import message
+
+    head = "".join("\r\n%s%s%s" % (case(name), sep, value) for name, case, sep, value in lines)
+    data = ("OPTIONS sip:a@b SIP/2.0%s\r\n\r\n" % head).encode()
+    message._KEYS.clear()  # names met for the first time ...
+    first = parse(data).headers
+    again = parse(data).headers  # ... and learnt
+    for _ in range(40):  # ... and with the table full of other names
+        parse(b"OPTIONS sip:a@b SIP/2.0\r\nX-Other-%d: v\r\n\r\n" % len(message._KEYS))
+    assert first == again == parse(data).headers == [(message.canonical(n), v) for n, _, _, v in lines]
+
+
+@settings(max_examples=500, deadline=None)
+@given(requests(), st.sampled_from([b"\r", b"\n"]), st.data())
+def test_a_lone_cr_or_lf_in_the_head_is_400(req, octet, data):
+    wire = req.to_bytes()
+    head = wire.index(b"\r\n\r\n")
+    # Anywhere in the head but next to a CRLF (which would make a CRLF, or CR CR LF).
+    spots = [i for i in range(1, head) if wire[i - 1 : i + 1].strip(b"\r\n") == wire[i - 1 : i + 1]]
+    i = data.draw(st.sampled_from(spots))
+    try:
+        parse(wire[:i] + octet + wire[i:])
+    except SipParseError as e:
+        assert e.status == 400
+    else:
+        raise AssertionError("accepted a lone %r at %d" % (octet, i))
