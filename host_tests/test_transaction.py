@@ -209,3 +209,141 @@ def test_timers_survive_the_ticks_wrap():
     layer = t.Transactions(wire.send, clock)
     layer.client(parse(request("INVITE")), PEER, lambda tx, r: None)
     assert _times(clock, wire, layer, 4000) == [(1 << 30) - 200, (1 << 30) + 800, (1 << 30) + 2800]
+
+
+def test_a_finished_server_transaction_keeps_only_what_absorbing_needs():
+    clock, wire, layer = _layer()
+    req = parse(request("OPTIONS"))
+    tx = layer.server(req, PEER)
+    tx.respond(req.response(200, to_tag="me"))
+    # RFC 3261 17.2.2: for 64*T1 a retransmission gets the same bytes; the request (~4 KB
+    # parsed) is not needed for that
+    assert tx.req is None and tx.state == t.COMPLETED and tx.end[0] == "J"
+    again = parse(request("OPTIONS"))
+    assert layer.match(again) is tx
+    tx.on_request(again)
+    assert len(wire.sent) == 2 and wire.sent[0] == wire.sent[1]
+    inv = parse(request("INVITE", branch="z9hG4bKinv"))
+    tx = layer.server(inv, PEER)
+    tx.respond(inv.response(200, to_tag="me"))
+    assert tx.req is None and tx.cseq == 1 and tx.last is not None
+    tx.acked()
+    assert tx.last is None and tx.end[0] == "L"  # nothing more to resend
+
+
+def test_a_finished_client_transaction_lets_go_of_its_request_and_user():
+    clock, wire, layer, tx, got, req = _client("OPTIONS")
+    seen = []
+    tx.cb = lambda tx, r: seen.append(tx.req)
+    tx.on_response(parse(answer(req, 200)))
+    assert seen == [req]  # the user's callback still has it (to send it again with credentials)
+    assert tx.req is None and tx.cb is None and tx.last is None and tx.end[0] == "K"
+    clock, wire, layer, tx, got, req = _client("INVITE")
+    tx.on_response(parse(answer(req, 486)))
+    assert tx.req is None and tx.cb is None and wire.last().method == "ACK"  # the ACK's bytes stay
+
+
+def test_a_server_transaction_has_a_timer_before_it_answers():
+    # No path (a MemoryError while the response is built included) leaves a transaction in
+    # the table for ever: until the final response a guard ends it - 64*T1 for non-INVITE
+    # (the client gave up then), Timer C (3 min) for an INVITE, reported as a timeout.
+    clock, wire, layer = _layer()
+    got = []
+    tx = layer.server(parse(request("MESSAGE")), PEER)
+    inv = layer.server(parse(request("INVITE")), PEER, lambda tx, r: got.append(tx.error))
+    inv.respond(inv.req.response(180, to_tag="me"))
+    assert tx.end[0] == "J" and inv.end[0] == "C"
+    step(clock, layer, 32100, 1000)
+    assert tx.state == t.TERMINATED and inv.state == t.PROCEEDING and got == []
+    step(clock, layer, 148000, 1000)
+    assert inv.state == t.TERMINATED and got == ["timeout"] and layer.table == {}
+
+
+def test_the_table_is_bounded_and_gives_up_finished_transactions_first():
+    clock, wire, layer = _layer()
+    req = parse(request("MESSAGE"))
+
+    def new(i):  # one parsed request for them all, each on a branch of its own
+        req.set("via", "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKm%s" % i)
+        return layer.server(req, PEER)
+
+    txs = [new(i) for i in range(t.MAX_TX)]
+    # all at work (no final response yet): a new one is refused
+    assert None not in txs and new("x") is None
+    for i in (3, 1, 2):
+        txs[i].respond(req.response(200, to_tag="me"))
+        clock.t += 10
+    # finished ones only absorb retransmissions: the one nearest its end goes for the new one
+    assert new("x") is not None
+    assert txs[3].state == t.TERMINATED and txs[1].state == txs[2].state == t.COMPLETED
+    assert len(layer.table) == t.MAX_TX
+
+
+def test_cancel_finds_its_invite_by_branch():
+    clock, wire, layer = _layer()
+    inv = layer.server(parse(request("INVITE", branch="z9hG4bKabc")), PEER)
+    old = layer.server(parse(request("INVITE", branch="2543", call_id="old")), PEER)
+    # RFC 3261 9.2: 17.2.3's rules but for the method (and the RFC 2543 ones likewise)
+    assert layer.match(parse(request("CANCEL", branch="z9hG4bKabc")), "INVITE") is inv
+    assert layer.match(parse(request("CANCEL", branch="2543", call_id="old")), "INVITE") is old
+    assert layer.match(parse(request("CANCEL", branch="z9hG4bKabd")), "INVITE") is None
+
+
+def _udp():
+    """A transport on a free port of 127.0.0.1 (MicroPython has no getsockname: try ports)."""
+    from os import urandom
+
+    from mpsip.transport import Udp
+
+    for _ in range(20):
+        port = 40000 + (urandom(1)[0] << 6) + (urandom(1)[0] & 63)
+        try:
+            return Udp("127.0.0.1", port)
+        except OSError:  # taken
+            pass
+    raise OSError("no free port")
+
+
+class _NoBigBlock:
+    """A socket whose heap has no block for a 4 KB read: recvfrom(4096) raises MemoryError
+    before reading (as MicroPython's does), smaller reads work."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.asked = []
+
+    def recvfrom(self, n):
+        self.asked.append(n)
+        if n > 2048:
+            raise MemoryError
+        return self.sock.recvfrom(n)
+
+
+def test_udp_reads_only_what_is_there_and_falls_back_to_a_smaller_block():
+    a = _udp()
+    b = _udp()
+    real = b.sock
+    try:
+        b.sock = _NoBigBlock(real)
+        assert b.recv() is None and b.sock.asked == []  # nothing queued: no read, no 4 KB block
+        b.sock = real
+        assert a.send(b"OPTIONS x", ("127.0.0.1", b.port))
+        got = None
+        for _ in range(100):  # loopback delivery is quick but not synchronous
+            got = b.recv()
+            if got:
+                break
+        assert got == (b"OPTIONS x", ("127.0.0.1", a.port))
+        b.sock = _NoBigBlock(real)
+        a.send(b"x" * 1200, ("127.0.0.1", b.port))
+        got = None
+        for _ in range(100):
+            got = b.recv()
+            if got:
+                break
+        # RFC 3261 18.1.1: an unfragmented datagram fits the smaller read
+        assert got[0] == b"x" * 1200 and b.sock.asked == [4096, 1500]
+    finally:
+        b.sock = real
+        a.close()
+        b.close()

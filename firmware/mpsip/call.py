@@ -4,16 +4,10 @@
 #        incoming -> connected -> ended (incoming). `reason` says why it ended: a status
 # code ("486"), "bye" (the peer hung up), "hangup" (we did), "cancelled", "timeout",
 # "no-ack". The dialog: Call-ID, both tags, both CSeqs, the route set from Record-Route
-# (reversed on our side as caller, 12.1.2) and the remote target from Contact.
-from mpsip.message import Request
-from mpsip.transaction import ACCEPTED
-from mpsip.ua import authorize, hostport, token
-
-
-def _sdp():
-    from mpsip import sdp
-
-    return sdp
+# (reversed on our side as caller, 12.1.2) and the remote target from Contact. What a
+# call seldom does (CANCEL, re-INVITE, forks, INFO, a BYE challenged) is in mpsip.rare.
+from mpsip.transaction import ACCEPTED, PROCEEDING
+from mpsip.ua import auth, hostport, rare, token
 
 
 class Call:
@@ -32,22 +26,17 @@ class Call:
         self.rcseq = None
         self.route = []  # route set, as header values
         self.target = None  # remote target URI (str)
-        self.invite = None  # the INVITE (ours or theirs)
-        self.itx = None
+        self.itx = None  # the INVITE transaction (ours or theirs)
         self.ack = None  # bytes of our ACK for the 2xx, sent again on a retransmitted 2xx
         self.endpoint = None  # sdp.AudioEndpoint: our side of the audio
         self.neg = None  # sdp.Negotiated: what the media loop needs
         self.offer_in_2xx = False
+        self.answer_sdp = None  # callee: our answer, until the user answers
+        self.pending_neg = None
         self.cancel_wanted = False  # we want out while the INVITE is pending
         self.cancel_sent = False
         self.auth_tried = False
         self.started = None  # ticks_ms when connected
-
-    def __repr__(self):
-        return "<Call %s %s %s>" % ("out" if self.outgoing else "in", self.remote_uri, self.state)
-
-    def _event(self, name, arg=None):
-        self.ua.event(name, self, arg)
 
     def _end(self, reason):
         if self.state == "ended":
@@ -55,45 +44,44 @@ class Call:
         self.state = "ended"
         self.reason = reason
         self.ua.ended(self)
-        self._event("ended", reason)
+        # What the media needed goes now, not when the last transaction ends (up to 32 s
+        # later). Our INVITE's transaction still needs the call: a 2xx crossing our CANCEL
+        # gets ACK and BYE, a retransmitted one our ACK again.
+        self.endpoint = self.answer_sdp = self.pending_neg = None
+        if not self.outgoing and self.itx:
+            self.itx.data = self.itx.cb = None
+        self.ua.event("ended", self, reason)
 
     def _endpoint(self):
+        from mpsip import sdp  # with the first call: an idle UA does without
+
         ua = self.ua
-        self.endpoint = _sdp().AudioEndpoint(ua.contact_addr[0], ua.rtp_port, ua.codecs)
-        return self.endpoint
+        self.endpoint = sdp.AudioEndpoint(ua.contact_addr[0], ua.rtp_port, ua.codecs)
 
     # --- the dialog ----------------------------------------------------------------------
-    def _dest(self):
+    def dest(self):
         """RFC 3261 12.2.1.1 with loose routing: the first route, else the remote target."""
         return hostport(self.route[0].strip("<>").split(">")[0] if self.route else self.target)
 
-    def request(self, method, body=b"", ctype=None, extra=(), cb=None):
+    def request(self, method, body=b"", ctype=None):
         """An in-dialog request (BYE, INFO, re-INVITE), sent in its own transaction."""
         if method != "ACK":
             self.lcseq += 1
-        hs = list(extra)
+        hs = []
         for r in self.route:
             hs.append(("route", r))
         ua = self.ua
         req = ua.new_request(method, self.target, self.call_id, self.local, self.remote, self.lcseq, hs, body, ctype)
         if method == "ACK":
             return req
-        return ua.txs.client(req, self._dest(), cb or self._on_other)
+        return ua.txs.client(req, self.dest(), self.on_other)
 
-    def _on_other(self, tx, resp):
+    def on_other(self, tx, resp):
         # RFC 3261 22.2: a BYE or INFO challenged by the PBX is sent again once with credentials
-        if resp is not None and resp.status in (401, 407) and not tx.data:
-            ua = self.ua
-            a = authorize(resp, tx.req.method, tx.req.uri.to_str(), ua.auth_user, ua.password or "")
-            if a:
-                self.lcseq += 1
-                req = tx.req
-                req.set("cseq", "%d %s" % (self.lcseq, req.method))
-                req.set("via", req.get("via").split(";branch=")[0] + ";branch=z9hG4bK" + token())
-                req.add(a[0], a[1])
-                ua.txs.client(req, tx.addr, self._on_other).data = True
+        if resp is not None and (resp.status == 401 or resp.status == 407) and not tx.data:
+            rare().reauth(self, tx, resp)
 
-    def _learn(self, msg, reverse):
+    def learn(self, msg, reverse):
         """Remote tag, target and route set from a dialog-forming response or request."""
         self.remote_tag = msg.to_addr.tag if reverse else msg.from_addr.tag
         self.remote = msg.get("to") if reverse else msg.get("from")
@@ -108,17 +96,16 @@ class Call:
         ua = self.ua
         if self.call_id is None:
             self.call_id = "%s@%s" % (token(8), ua.local[0])
-            self.local = "%s;tag=%s" % (ua.identity(), self.local_tag)
+            d = '"%s" ' % ua.display if ua.display else ""
+            self.local = "%s<%s>;tag=%s" % (d, ua.aor, self.local_tag)
             self.remote = "<%s>" % self.remote_uri
             self.target = self.remote_uri
             self._endpoint()
         self.lcseq += 1
         body = self.endpoint.offer().to_bytes()
         extra = (auth[:2],) if auth else ()
-        self.invite = req = ua.new_request(
-            "INVITE", self.remote_uri, self.call_id, self.local, self.remote, self.lcseq, extra, body
-        )
-        self.itx = ua.txs.client(req, ua.outbound(), self._on_invite)
+        req = ua.new_request("INVITE", self.remote_uri, self.call_id, self.local, self.remote, self.lcseq, extra, body)
+        self.itx = ua.txs.client(req, ua.reg.server(), self._on_invite)  # the PBX as outbound proxy
         self.itx.data = self
 
     def _on_invite(self, tx, resp):
@@ -130,19 +117,19 @@ class Call:
         st = resp.status
         if st < 200:
             if st > 100 and resp.to_addr.tag:
-                self._learn(resp, True)  # an early dialog
+                self.learn(resp, True)  # an early dialog
             if self.cancel_wanted:
                 if not self.cancel_sent:
-                    self._send_cancel()  # RFC 3261 9.1: only now that a provisional arrived
+                    rare().send_cancel(self)  # RFC 3261 9.1: only now that a provisional arrived
                 return
             elif st > 100 and self.state == "calling":
                 self.state = "ringing"
-                self._event("ringing", st)
+                self.ua.event("ringing", self, st)
             if st == 183 and resp.body and self.neg is None:
-                self._accept(resp.body)
+                self.accept(resp.body)
                 if self.neg:
                     self.state = "early"
-                    self._event("early", self.neg)
+                    self.ua.event("early", self, self.neg)
             return
         if st < 300:
             self._on_2xx(resp)
@@ -150,85 +137,68 @@ class Call:
         if st in (401, 407) and not self.auth_tried and not self.cancel_wanted:
             self.auth_tried = True
             ua = self.ua
-            a = authorize(resp, "INVITE", self.remote_uri, ua.auth_user, ua.password or "")
+            a = auth().authorize(resp, "INVITE", self.remote_uri, ua.auth_user, ua.password or "")
             if a:
                 self.invite_out(a)
                 return
         self._end("cancelled" if self.cancel_wanted and st == 487 else str(st))
 
-    def _accept(self, body):
+    def accept(self, body):
+        from mpsip.sdp import SdpError
+
         try:
             self.neg = self.endpoint.accept(body)
-        except _sdp().SdpError:
+        except SdpError:
             self.neg = None
 
     def _on_2xx(self, resp):
         if self.ack is not None:
             self.on_2xx_again(resp)  # a retransmission (RFC 6026 Accepted) or another fork
             return
-        self._learn(resp, True)
+        self.learn(resp, True)
         self.ack = self.request("ACK").to_bytes()  # 13.2.2.4: new branch, the INVITE's CSeq
-        self.ua.transport.send(self.ack, self._dest())
+        self.ua.transport.send(self.ack, self.dest())
         if self.cancel_wanted or self.state == "ended":
             # RFC 3261 9.1 / 15: the 200 crossed our CANCEL: ACK it, then BYE
             self.request("BYE")
             self._end(self.reason or "cancelled")
             return
         if resp.body:
-            self._accept(resp.body)
+            self.accept(resp.body)
         if self.neg is None:
             self.request("BYE")  # RFC 3261 13.2.1: no usable answer: end the session
             self._end("488")
             return
         self.state = "connected"
-        self.started = self.ua.txs.now()
-        self._event("connected", self.neg)
+        self.started = self.ua.clock.ticks_ms()
+        self.ua.event("connected", self, self.neg)
 
     def on_2xx_again(self, resp):
         """A 2xx after the INVITE transaction ended: resend our ACK (13.2.2.4); a 2xx from
         another fork of the INVITE gets an ACK and a BYE of its own."""
         if resp.to_addr.tag == self.remote_tag:
             if self.ack:
-                self.ua.transport.send(self.ack, self._dest())
+                self.ua.transport.send(self.ack, self.dest())
             return
-        saved = (self.remote_tag, self.remote, self.target, self.route, self.lcseq)
-        self._learn(resp, True)
-        self.ua.transport.send(self.request("ACK").to_bytes(), self._dest())
-        self.request("BYE")
-        self.remote_tag, self.remote, self.target, self.route, self.lcseq = saved
-
-    def _send_cancel(self):
-        """RFC 3261 9.1: CANCEL copies the INVITE's R-URI, top Via, From, To, Call-ID,
-        CSeq number and Route; it goes where the INVITE went."""
-        self.cancel_sent = True
-        inv = self.invite
-        hs = [("via", inv.get_all("via")[0]), ("max-forwards", "70")]
-        for k in ("from", "to", "call-id"):
-            hs.append((k, inv.get(k)))
-        hs.append(("cseq", "%d CANCEL" % inv.cseq))
-        for r in inv.get_all("route"):
-            hs.append(("route", r))
-        self.ua.txs.client(Request("CANCEL", inv.uri, hs), self.itx.addr, self._on_other)
-        self.reason = "cancelled"
+        rare().fork_2xx(self, resp)
 
     # --- callee side (RFC 3261 13.3) -----------------------------------------------------------
     def invite_in(self, tx, req):
         ua = self.ua
-        self.invite = req
         self.itx = tx
         tx.data = self
-        tx.cb = self._on_server_timeout
+        tx.cb = self.server_timeout
         self.call_id = req.call_id
         self.rcseq = req.cseq
-        self._learn(req, False)
+        self.learn(req, False)
         self.local = "%s;tag=%s" % (req.get("to"), self.local_tag)
         ua.respond(tx, 100)
-        if not self._offer_answer(tx, req):
+        if not self.offer_answer(tx, req):
             return
         ua.respond(tx, 180, tag=self.local_tag)
-        self._event("incoming", req)
+        self.ua.event("incoming", self, req)
 
-    def _offer_answer(self, tx, req):
+    def offer_answer(self, tx, req):
         """Answer the offer in an INVITE (or prepare an offer for a 2xx when it has none)."""
         if self.endpoint is None:
             self._endpoint()
@@ -236,10 +206,11 @@ class Call:
             self.offer_in_2xx = True  # RFC 3264 5: the offer goes in our 2xx, the answer in the ACK
             self.answer_sdp = None
             return True
-        sdp = _sdp()
+        from mpsip.sdp import SdpError
+
         try:
             d, neg = self.endpoint.answer(req.body)
-        except sdp.SdpError as e:
+        except SdpError as e:
             self.ua.respond(tx, e.status, tag=self.local_tag)  # 488 (no common codec) or 400
             if self.state == "incoming":
                 self._end(str(e.status))
@@ -255,10 +226,12 @@ class Call:
         body = self.endpoint.offer().to_bytes() if self.offer_in_2xx else self.answer_sdp
         self.ua.respond(self.itx, 200, body=body, tag=self.local_tag)
         self.state = "connected"
-        self.started = self.ua.txs.now()
+        self.started = self.ua.clock.ticks_ms()
+        self.answer_sdp = None
         if not self.offer_in_2xx:
             self.neg = self.pending_neg
-            self._event("connected", self.neg)
+            self.pending_neg = None
+            self.ua.event("connected", self, self.neg)
         return True
 
     def reject(self, status=486):
@@ -268,14 +241,13 @@ class Call:
         self._end(str(status))
         return True
 
-    def cancelled_by_peer(self):
-        """RFC 3261 9.2: CANCEL answered 200; the INVITE gets 487."""
-        self.ua.respond(self.itx, 487, tag=self.local_tag)
-        self._end("cancelled")
-
-    def _on_server_timeout(self, tx, resp):
-        # Timer L (RFC 6026) with our 2xx never acknowledged: RFC 3261 13.3.1.4 says BYE
-        if tx.req.method == "INVITE" and self.state == "connected" and tx is self.itx:
+    def server_timeout(self, tx, resp):
+        if tx is not self.itx:
+            return
+        if self.state == "incoming":
+            self._end("timeout")  # Timer C: never answered (transaction.py)
+        elif self.state == "connected":
+            # Timer L (RFC 6026) with our 2xx never acknowledged: RFC 3261 13.3.1.4 says BYE
             self.request("BYE")
             self._end("no-ack")
 
@@ -283,18 +255,11 @@ class Call:
         """The ACK for our 2xx: matched by dialog and CSeq (some peers get the To tag or
         the R-URI wrong; the call is confirmed all the same - PEERS.md)."""
         tx = self.itx
-        if tx is None or ack.cseq != tx.req.cseq or tx.state != ACCEPTED:
+        if tx is None or ack.cseq != tx.cseq or tx.state != ACCEPTED:
             return
         tx.acked()
         if self.offer_in_2xx:
-            self.offer_in_2xx = False
-            first = self.neg is None
-            self._accept(ack.body)
-            if self.neg is None:
-                self.request("BYE")
-                self._end("488")
-                return
-            self._event("connected" if first else "media", self.neg)
+            rare().answer_in_ack(self, ack)
 
     def on_request(self, tx, req):
         """An in-dialog request (RFC 3261 12.2.2)."""
@@ -309,31 +274,9 @@ class Call:
             self.ua.respond(tx, 200, tag=self.local_tag)
             self._end("bye")
         elif m == "INVITE":
-            self._reinvite(tx, req)
+            rare().reinvite(self, tx, req)
         else:
-            self.ua.common(tx, req, self)
-
-    def _reinvite(self, tx, req):
-        """Hold, unhold, a new media address (RFC 3264 8): answer and tell the app."""
-        if self.state != "connected":
-            self.ua.respond(tx, 491 if self.outgoing else 500, tag=self.local_tag)
-            return
-        if req.contacts:
-            self.target = req.contacts[0].uri.to_str()  # 12.2.2: a target refresh
-        tx.data = self
-        tx.cb = self._on_server_timeout
-        self.itx = tx
-        self.invite = req
-        if not self._offer_answer(tx, req):
-            return
-        if self.offer_in_2xx:
-            body = self.endpoint.offer().to_bytes()
-        else:
-            body = self.answer_sdp
-            self.neg = self.pending_neg
-        self.ua.respond(tx, 200, body=body, tag=self.local_tag)
-        if not self.offer_in_2xx:
-            self._event("media", self.neg)
+            rare().common(self.ua, tx, req, self)
 
     # --- either side -------------------------------------------------------------------------
     def hangup(self):
@@ -344,8 +287,8 @@ class Call:
             # CANCEL when a provisional has arrived (now or later, RFC 3261 9.1), ACK and
             # BYE should a 200 cross it.
             self.cancel_wanted = True
-            if self.itx and self.itx.state != 0:
-                self._send_cancel()
+            if self.itx and self.itx.state == PROCEEDING and not self.cancel_sent:
+                rare().send_cancel(self)
             self._end("cancelled")
         elif st == "incoming":
             self.reject(603)

@@ -3,30 +3,28 @@
 # One Call-ID per boot with a rising CSeq (10.2.4; Kamailio answers 500 to an old Call-ID
 # whose CSeq starts again). Digest after 401/407, once per nonce; 423 takes Min-Expires;
 # refresh before the granted expiry; back-off on failure; a backup registrar while the
-# primary does not answer, with the primary tried again at each refresh. The binding's
-# Contact follows received/rport from the registrar (RFC 3581) when we are behind NAT.
-# Registration has its own Call-ID and transactions: it never touches a call.
-from mpsip.ua import _BACKOFF_S, authorize, token
-
-IDLE = "idle"
-REGISTERING = "registering"
-REGISTERED = "registered"
-FAILED = "failed"
-UNREGISTERED = "unregistered"
+# primary does not answer, with the primary tried again at each refresh and the backup's
+# binding removed once the primary has us again. The binding's Contact follows
+# received/rport from the registrar (RFC 3581) when we are behind NAT. Registration has its
+# own Call-ID and transactions: it never touches a call. The seldom paths (423, failures,
+# the 2xx's details, the backup's binding) are in mpsip.rare.
+from mpsip.ua import auth, rare, token
 
 _MARGIN_S = 40  # refresh this long before expiry: room for a 32 s timeout and a retry
 
 
 class Registration:
+    """state: idle, registering, registered, failed or unregistered."""
+
     def __init__(self, ua, expires):
         self.ua = ua
-        self.asked = expires
         self.expires = expires  # what we ask for (raised by 423)
         self.granted = 0
-        self.state = IDLE
+        self.state = "idle"
         self.call_id = "%s@%s" % (token(8), ua.local[0])
         self.cseq = 0
-        self.on_backup = False
+        self.on_backup = False  # sending to the backup registrar
+        self.backup_bound = False  # the backup holds a binding of ours
         self.fails = 0
         self.due = None  # ticks_ms deadline of the next REGISTER (refresh or retry)
         self.tx = None
@@ -38,54 +36,45 @@ class Registration:
         ua = self.ua
         return ua.backup if self.on_backup and ua.backup else ua.registrar
 
-    def start(self):
-        self.stopping = False
-        self.send()
-
     def stop(self):
         """Unregister (Expires: 0) - at shutdown; the app waits for 'unregistered'."""
         self.stopping = True
         self.due = None
-        if self.state == REGISTERED or self.tx:
+        if self.state == "registered" or self.tx:
             self.send()
         else:
-            self.state = UNREGISTERED
+            self.state = "unregistered"
 
-    def send(self, auth=None):
+    def request(self, expires, auth=None):
         ua = self.ua
-        self.cseq += 1
-        extra = [("expires", "0" if self.stopping else str(self.expires))]
+        extra = [("expires", str(expires))]
         if auth:
             extra.append((auth[0], auth[1]))
         aor = ua.aor
-        req = ua.new_request(
-            "REGISTER",
-            "sip:" + ua.domain,
-            self.call_id,
-            "<%s>;tag=%s" % (aor, token()),
-            "<%s>" % aor,
-            self.cseq,
-            extra,
+        to = "<%s>" % aor
+        return ua.new_request(
+            "REGISTER", "sip:" + ua.domain, self.call_id, to + ";tag=" + token(), to, self.cseq, extra
         )
-        if self.state != REGISTERED:
-            self.state = REGISTERING
+
+    def send(self, auth=None):
+        self.cseq += 1
+        req = self.request(0 if self.stopping else self.expires, auth)
+        if self.state != "registered":
+            self.state = "registering"
         self.tx = None  # a transport error calls back before client() returns
-        tx = ua.txs.client(req, self.server(), self.on_response)
+        tx = self.ua.txs.client(req, self.server(), self.on_response)
         if tx.error is None:
             self.tx = tx
-
-    def retry_in(self, seconds):
-        self.due = self.ua.txs.after(seconds * 1000)
 
     def failed(self, reason, seconds=None):
         self.tx = None
         self.fails += 1
         if seconds is None:
-            seconds = _BACKOFF_S[min(self.fails, len(_BACKOFF_S)) - 1]
+            seconds = min(5 << (self.fails - 1), 300)  # 5, 10, 20 ... 160, 300 s
         was = self.state
-        self.state = FAILED
-        self.retry_in(seconds)
-        if was != FAILED or self.fails == 1:
+        self.state = "failed"
+        self.due = self.ua.txs.after(seconds * 1000)
+        if was != "failed" or self.fails == 1:
             self.ua.event("registration-failed", None, reason)
 
     def on_response(self, tx, resp):
@@ -105,8 +94,8 @@ class Registration:
         st = resp.status
         if st < 200:
             return
-        if st in (401, 407):
-            a = authorize(resp, "REGISTER", tx.req.uri.to_str(), ua.auth_user, ua.password or "")
+        if st == 401 or st == 407:
+            a = auth().authorize(resp, "REGISTER", tx.req.uri.to_str(), ua.auth_user, ua.password or "")
             # a second challenge for the nonce we answered, not marked stale: wrong credentials.
             # Only for a request that carried them: a REGISTER sent without (a refresh, the
             # one after the NAT fix-up) may well meet the same nonce again (Kamailio's last
@@ -119,84 +108,38 @@ class Registration:
             self.nonce = a[2]
             self.send(a)
             return
-        if st == 423:
-            # RFC 3261 10.2.8: ask again with at least Min-Expires
-            try:
-                self.expires = max(self.expires, int(resp.get("min-expires")))
-            except (TypeError, ValueError):
-                self.expires *= 2
-            self.send()
-            return
         if st >= 300:
-            ra = resp.get("retry-after")
-            secs = None
-            if ra:
-                try:
-                    secs = min(int(ra.split(";")[0].split("(")[0].strip()), 3600)
-                except ValueError:
-                    pass
-            self.failed(str(st), secs)
+            rare().register_failed(self, resp)
             return
         self.tx = None
         self.fails = 0
         if self.stopping:
-            self.state = UNREGISTERED
+            self.state = "unregistered"
             ua.event("unregistered")
             return
-        if self.fix_contact(resp):
-            return
-        self.granted = self.granted_expires(resp)
-        g = self.granted
-        self.state = REGISTERED
-        self.retry_in(g - _MARGIN_S if g > 2 * _MARGIN_S else max(g // 2, 1))
+        g = rare().registered(self, resp)
+        if g is None:
+            return  # registering the address the registrar saw instead (NAT)
+        self.granted = g
+        self.state = "registered"
+        self.due = ua.txs.after(1000 * (g - _MARGIN_S if g > 2 * _MARGIN_S else max(g // 2, 1)))
+        if self.on_backup:
+            self.backup_bound = True
+        elif self.backup_bound:
+            self.backup_bound = False
+            rare().unbind_backup(self)
         ua.event("registered", None, g)
-
-    def granted_expires(self, resp):
-        """RFC 3261 10.2.4: our Contact's expires in the 200, else Expires, else ours."""
-        mine = self.ua.contact()[1:-1]
-        for c in resp.contacts:
-            if c.uri.to_str() == mine:
-                e = c.param("expires")
-                if e is not None:
-                    try:
-                        return int(e)
-                    except ValueError:
-                        pass
-        try:
-            return int(resp.get("expires"))
-        except (TypeError, ValueError):
-            return self.expires
-
-    def fix_contact(self, resp):
-        """RFC 3581 4: the registrar saw us at received:rport. Behind NAT that differs from
-        our Contact: register that address instead (once), so calls reach us."""
-        v = resp.top_via
-        rcv = v.param("received") or v.host
-        rport = v.param("rport")
-        ua = self.ua
-        if self.nat_fixed or not rport:
-            return False
-        try:
-            seen = (rcv, int(rport))
-        except ValueError:
-            return False
-        if seen == ua.contact_addr:
-            return False
-        self.nat_fixed = True
-        ua.contact_addr = seen
-        self.send()
-        return True
 
     def tick(self):
         """Send a due refresh or retry; ms until the next one (at most 1000)."""
         if self.due is None:
             return 1000
         txs = self.ua.txs
-        left = txs.diff(self.due, txs.now())
+        left = txs.diff(self.due, txs.clock.ticks_ms())
         if left > 0:
             return left if left < 1000 else 1000
         self.due = None
-        if self.on_backup and self.state == REGISTERED:
+        if self.on_backup and self.state == "registered":
             self.on_backup = False  # refresh: the primary first, the backup if it is still silent
         self.send()
         return 0

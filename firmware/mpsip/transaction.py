@@ -2,9 +2,13 @@
 #
 # One class for the four kinds (client/server x INVITE/non-INVITE): a transaction is a
 # state, the last message it sent, and two named timers - `retx` (A, E or G: send again)
-# and `end` (B, D, F, H, I, J, K, L or M: give up or forget). Time is milliseconds from
+# and `end` (B, C, D, F, H, I, J, K, L or M: give up or forget). Time is milliseconds from
 # an injected clock with MicroPython's wrapping ticks arithmetic; tests step it and call
 # tick(). Nothing here sleeps and nothing here reads a socket: send(data, addr) is given.
+#
+# Heap: a finished transaction only absorbs retransmissions for up to 64*T1, so once its
+# final response is sent or received it keeps the key, the bytes to send again and its
+# timers; the parsed request (~4 KB) goes. The table is bounded (MAX_TX, Transactions.server).
 from mpsip.message import Request
 
 try:
@@ -19,24 +23,28 @@ T1 = const(500)  # RFC 3261 17.1.1.1: RTT estimate
 T2 = const(4000)  # maximum retransmit interval for non-INVITE requests and INVITE responses
 T4 = const(5000)  # maximum time a message stays in the network
 _64T1 = const(32000)
+# RFC 3261 16.6 step 11: a proxy gives up on an unanswered INVITE after Timer C (> 3 min);
+# an INVITE we never answer (the user away, or no heap to build the answer) ends then too.
+_C = const(180000)
+MAX_TX = const(16)  # a full table gives up a finished transaction, or refuses (503)
 
 # States (RFC 3261 17.1.1.2, 17.1.2.2, 17.2.1, 17.2.2; RFC 6026 7.1/7.2 ACCEPTED)
-CALLING = const(0)  # client INVITE; client non-INVITE uses it for "Trying"
+CALLING = const(0)  # client INVITE; client and server non-INVITE use it for "Trying"
 PROCEEDING = const(1)
 COMPLETED = const(2)
 CONFIRMED = const(3)
 ACCEPTED = const(4)
 TERMINATED = const(5)
-STATES = ("calling", "proceeding", "completed", "confirmed", "accepted", "terminated")
 
 COOKIE = "z9hG4bK"  # RFC 3261 8.1.1.7: branches of RFC 3261 stacks start with it
 
 
-def _key(msg, server):
+def _key(msg, server, method=None):
     """Matching key: RFC 3261 17.1.3 (client) and 17.2.3 (server, ACK matches INVITE,
-    CANCEL its own), with the RFC 2543 fallback when the branch lacks the cookie."""
+    CANCEL its own unless method says otherwise), with the RFC 2543 fallback when the
+    branch lacks the cookie."""
     v = msg.top_via
-    method = msg.cseq_method
+    method = method or msg.cseq_method
     if server and method == "ACK":
         method = "INVITE"
     b = v.branch or ""
@@ -47,17 +55,19 @@ def _key(msg, server):
 
 
 class Transaction:
-    """state, req (the request), last (bytes sent last), addr (the peer), timers
-    retx = [name, deadline, interval] and end = [name, deadline] or None."""
+    """state, req (the request, None once finished), cseq, last (bytes sent last), addr
+    (the peer), timers retx = [name, deadline, interval] and end = [name, deadline]."""
+
+    mid = None  # the UA's merged-request key (RFC 3261 8.2.2.2), server requests only
 
     def __init__(self, layer, req, addr, server, cb=None):
         self.layer = layer
         self.req = req
         self.addr = addr
-        self.server = server
         self.invite = req.method == "INVITE"
+        self.cseq = req.cseq
         self.cb = cb  # client: cb(tx, response or None); server: cb(tx, None) on timeout
-        self.state = CALLING  # client non-INVITE and server non-INVITE: "Trying"
+        self.state = CALLING
         self.status = 0  # last final (or provisional) status sent or received
         self.last = None
         self.retx = None
@@ -65,30 +75,26 @@ class Transaction:
         self.error = None  # "timeout" or "transport" when the transaction failed
         self.data = None  # for the layer's user (the UA keeps its call here)
         self.key = _key(req, server)
-
-    def __repr__(self):
-        return "<Tx %s %s %s>" % ("server" if self.server else "client", self.req.method, STATES[self.state])
+        if server:
+            # A guard until the final response: no path (a MemoryError while the response
+            # is built included) leaves a server transaction without a timer. Non-INVITE:
+            # the client gave up at 64*T1 (Timer F); INVITE: Timer C, above.
+            self.end = ["C", layer.after(_C)] if self.invite else ["J", layer.after(_64T1)]
 
     # --- timers ---------------------------------------------------------------------
-    def _retx(self, name, interval):
-        self.retx = [name, self.layer.after(interval), interval]
-
-    def _end(self, name, ms):
-        self.end = [name, self.layer.after(ms)]
-
     def _send(self, data):
         self.last = data
         if not self.layer.send(data, self.addr):
             self.error = "transport"  # RFC 3261 17.1.4 / 17.2.4: tell the TU, end the transaction
-            self._terminate()
+            self.terminate()
             if self.cb:
                 self.cb(self, None)
             return False
         return True
 
-    def _terminate(self):
+    def terminate(self):
         self.state = TERMINATED
-        self.retx = self.end = None
+        self.retx = self.end = self.req = self.last = None
         self.layer.forget(self)
 
     def fire(self, now):
@@ -107,11 +113,11 @@ class Transaction:
         e = self.end
         if e and diff(now, e[1]) >= 0:
             name = e[0]
-            self._terminate()
+            self.terminate()
             # B/F: no final response (17.1.1.2, 17.1.2.2); H: no ACK for our error response
-            # (17.2.1); L with our 2xx unacknowledged: the UA ends the call with BYE (13.3.1.4).
-            # D, I, J, K and M only end the absorbing of retransmissions.
-            if name in "BFH" or name == "L" and self.status > 0:
+            # (17.2.1); C: an INVITE never answered; L with our 2xx unacknowledged: the UA
+            # ends the call with BYE (13.3.1.4). D, I, J, K and M only end the absorbing.
+            if name in "BCFH" or name == "L" and self.status > 0:
                 self.error = "timeout"
                 if self.cb:
                     self.cb(self, None)
@@ -121,66 +127,75 @@ class Transaction:
         if not self._send(self.req.to_bytes()):
             return
         # Timer A/E: retransmit (unreliable transport); Timer B/F: give up after 64*T1
-        self._retx("A" if self.invite else "E", T1)
-        self.end = ["B" if self.invite else "F", self.layer.after(_64T1)]
+        after = self.layer.after
+        self.retx = ["A" if self.invite else "E", after(T1), T1]
+        self.end = ["B" if self.invite else "F", after(_64T1)]
 
     def on_response(self, resp):
         st = resp.status
-        if self.state in (COMPLETED, TERMINATED):
-            if self.invite and st >= 300 and self.state == COMPLETED:
-                self.layer.send(self.last, self.addr)  # 17.1.1.2: resend the ACK, absorb
-            return
-        if self.state == ACCEPTED:
+        s = self.state
+        if s == ACCEPTED:
             if 200 <= st < 300:
                 self.cb(self, resp)  # RFC 6026 7.2: 2xx retransmissions go up: the UA re-ACKs
             return
+        if s >= COMPLETED:
+            if self.invite and st >= 300 and s == COMPLETED:
+                self.layer.send(self.last, self.addr)  # 17.1.1.2: resend the ACK, absorb
+            return
         self.status = st
         if st < 200:
-            if self.state == CALLING:
+            if s == CALLING:
                 self.state = PROCEEDING
                 if self.invite:
                     self.retx = None  # 17.1.1.2: no more INVITE retransmissions; B still runs
             self.cb(self, resp)
             return
         self.retx = None
-        if self.invite and st < 300:
+        self.state = COMPLETED
+        if not self.invite:
+            self.last = None
+            self.end = ["K", self.layer.after(T4)]
+        elif st < 300:
             # RFC 6026 7.2: Accepted; Timer M keeps absorbing (forked) 2xx for 64*T1
             self.state = ACCEPTED
+            self.last = None
             self.end = ["M", self.layer.after(_64T1)]
-        elif self.invite:
+        else:
             # 17.1.1.3: the ACK for a non-2xx final is part of the transaction
-            self.state = COMPLETED
             self.last = ack_for(self.req, resp).to_bytes()
             self.layer.send(self.last, self.addr)
-            self._end("D", _64T1)
-        else:
-            self.state = COMPLETED
-            self._end("K", T4)
+            self.end = ["D", self.layer.after(_64T1)]
         self.cb(self, resp)
+        self.req = None  # after the user's callback, which may send it again (digest)
+        if self.state == COMPLETED:
+            self.cb = None  # only retransmissions to absorb: the user (a call) may go
 
     # --- server side (RFC 3261 17.2) ----------------------------------------------------
     def respond(self, resp):
         """Send a response to this transaction's request (the UA builds it)."""
         if self.state >= COMPLETED:
             return False
+        data = resp.to_bytes()  # first: a MemoryError here leaves the state as it was
         st = resp.status
         self.status = st
-        if not self._send(resp.to_bytes()):
+        if not self._send(data):
             return False
         if st < 200:
             self.state = PROCEEDING
-        elif not self.invite:
+            return True
+        self.req = None  # final: matching and retransmission need no more than key and bytes
+        if not self.invite:
             self.state = COMPLETED
-            self._end("J", _64T1)  # 17.2.2: absorb request retransmissions
+            self.end = ["J", self.layer.after(_64T1)]  # 17.2.2: absorb request retransmissions
         elif st < 300:
             # RFC 6026 7.1: Accepted; the 2xx is sent again (13.3.1.4: T1 doubling up to T2)
             # until the UA reports the ACK (acked()) or Timer L/H runs out: then BYE.
             self.state = ACCEPTED
-            self._retx("2xx", T1)
+            self.retx = ["2xx", self.layer.after(T1), T1]
             self.end = ["L", self.layer.after(_64T1)]
         else:
             self.state = COMPLETED
-            self._retx("G", T1)
+            self.retx = ["G", self.layer.after(T1), T1]
             self.end = ["H", self.layer.after(_64T1)]
         return True
 
@@ -189,15 +204,15 @@ class Transaction:
         if self.state == ACCEPTED:
             self.retx = None
             self.status = -self.status  # remembered as acknowledged
-            self.end = ["L", self.end[1]]
+            self.last = None
 
     def on_request(self, req):
         """A retransmission of our request, or the ACK for our non-2xx final response."""
         if req.method == "ACK":
             if self.state == COMPLETED and self.invite:
                 self.state = CONFIRMED  # 17.2.1: Timer I absorbs ACK retransmissions
-                self.retx = None
-                self._end("I", T4)
+                self.retx = self.last = None
+                self.end = ["I", self.layer.after(T4)]
             return
         if self.last is not None and self.state != CONFIRMED:
             self.layer.send(self.last, self.addr)  # 17.2.1 / 17.2.2: resend the last response
@@ -226,9 +241,6 @@ class Transactions:
         self.diff = clock.ticks_diff
         self.table = {}
 
-    def now(self):
-        return self.clock.ticks_ms()
-
     def after(self, ms):
         return self.clock.ticks_add(self.clock.ticks_ms(), ms)
 
@@ -245,18 +257,41 @@ class Transactions:
         return tx
 
     def server(self, req, addr, cb=None):
-        """A new server transaction for a request no transaction matched (see match)."""
+        """A new server transaction for a request no transaction matched (see match), or
+        None when the table is full of transactions still at work: a flood must not take
+        the heap. A full table first gives up the finished transaction nearest its end: it
+        only absorbed retransmissions (17.2.1, 17.2.2, RFC 6026 7.1), which then meet none -
+        the price of a bounded table under load, rather than refusing calls."""
+        if len(self.table) >= MAX_TX and not self.shed(False):
+            return None
         tx = Transaction(self, req, addr, True, cb)
         self.table[tx.key] = tx
         return tx
 
-    def match(self, msg):
-        """The transaction a response or a request belongs to, or None."""
-        return self.table.get(_key(msg, isinstance(msg, Request)))
+    def shed(self, every):
+        """Forget the finished transaction nearest its end, or every finished one (the heap
+        ran out); True if one went. Finished: a final response sent or received and
+        nothing left to retransmit."""
+        old = None
+        for t in list(self.table.values()):
+            if t.state >= COMPLETED and t.retx is None:
+                if every:
+                    t.terminate()
+                    old = t
+                elif old is None or self.diff(t.end[1], old.end[1]) < 0:
+                    old = t
+        if old and not every:
+            old.terminate()
+        return old is not None
+
+    def match(self, msg, method=None):
+        """The transaction a response or a request belongs to, or None; method="INVITE"
+        finds the INVITE a CANCEL is for (RFC 3261 9.2: 17.2.3 but for the method)."""
+        return self.table.get(_key(msg, isinstance(msg, Request), method))
 
     def tick(self):
         """Fire due timers; returns the milliseconds until the next one (at most 1000)."""
-        now = self.now()
+        now = self.clock.ticks_ms()
         for tx in list(self.table.values()):
             tx.fire(now)
         wait = 1000

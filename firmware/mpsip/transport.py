@@ -5,9 +5,23 @@
 # can be added beside this class later. The MicroPython unix port's sockets want
 # getaddrinfo() socket addresses for sendto and return raw ones from recvfrom; ESP32's and
 # CPython's use tuples: both are handled here and nowhere else.
+#
+# The receive buffer: MicroPython has no recv_into, and readinto() on a non-blocking UDP
+# socket goes on reading until the buffer is full - it would glue queued datagrams
+# together and cut the last one. So recvfrom() takes one transient block of the bound per
+# datagram (the bytes are then shrunk to the datagram, or copied and the block freed),
+# and only when poll() says a datagram is there: the loop asks far more often than
+# datagrams come, and each empty read would leave a 4 KB block of garbage. A heap in
+# pieces (MicroPython's GC does not compact) may have no 4 KB block: the datagram is then
+# read with the smaller bound, one Ethernet frame's worth, which every SIP message not
+# fragmented fits (RFC 3261 18.1.1 sends requests above 1300 bytes over TCP); a longer one
+# arrives cut and gets 400. A spare 4 KB block held for this was tried: it costs the heap
+# those 4 KB all the time, for the rare long datagram in a fragmented heap.
+import select
 import socket
 
 MAX_DATAGRAM = 4096  # RFC 3261 18.1.1: UDP messages near the MTU; PBX INVITEs reach ~3 KB
+SMALL_DATAGRAM = 1500
 
 
 def _host(raw):
@@ -30,6 +44,10 @@ class Udp:
         s.setblocking(False)
         self._addrs = {}  # ("host", port) -> socket address, resolved once
         self.errors = 0
+        # Asked before each read: recvfrom() takes its block before it knows whether
+        # anything is queued, and the poll loop reads far more often than datagrams come.
+        self._ready = select.poll()
+        self._ready.register(s, select.POLLIN)
 
     def send(self, data, addr):
         try:
@@ -45,9 +63,16 @@ class Udp:
             return False
 
     def recv(self):
+        """(data, addr) of the next datagram, or None; MemoryError (the datagram stays
+        queued) when even the smaller bound finds no room."""
+        if not self._ready.poll(0):
+            return None
         try:
-            data, raw = self.sock.recvfrom(MAX_DATAGRAM)
-        except OSError:  # EAGAIN: nothing queued (or an ICMP error surfaced): nothing to read
+            try:
+                data, raw = self.sock.recvfrom(MAX_DATAGRAM)
+            except MemoryError:
+                data, raw = self.sock.recvfrom(SMALL_DATAGRAM)
+        except OSError:  # an ICMP error surfaced (or nothing after all): nothing to read
             return None
         return data, _host(raw)
 
@@ -55,18 +80,17 @@ class Udp:
         self.sock.close()
 
 
-try:
-    from asyncio import sleep_ms
-except ImportError:  # CPython
-    from asyncio import sleep
-
-    async def sleep_ms(ms):
-        await sleep(ms / 1000)
-
-
 async def serve(ua, idle_ms=20):
     """Drive a user agent from asyncio: read what arrived, fire due timers, sleep until
-    the next timer (at most idle_ms, which bounds the receive latency)."""
+    the next timer (at most idle_ms, which bounds the receive latency). asyncio is
+    imported here, not with the module: it costs ~4 KB of heap a loop driven by poll()
+    (tests, tools/sipua.py) does without."""
+    import asyncio
+
+    sleep_ms = getattr(asyncio, "sleep_ms", None)
     while ua.running:
-        wait = ua.poll()
-        await sleep_ms(min(wait, idle_ms))
+        wait = min(ua.poll(), idle_ms)
+        if sleep_ms:
+            await sleep_ms(wait)
+        else:  # CPython
+            await asyncio.sleep(wait / 1000)

@@ -4,34 +4,30 @@
 # Single-threaded and event driven: poll() reads what arrived and fires due timers;
 # feed(data, addr) is the same for one datagram (tests use it). What happens is told to
 # on_event(name, call, arg): registered, unregistered, registration-failed, incoming,
-# ringing, early, connected, media, ended, dtmf, message, notify. Digest and SDP are
-# imported when first needed: a push-to-talk button that is only registered does not
-# carry them, and the digest module is dropped again after each challenge.
+# ringing, early, connected, media, ended, dtmf, message, notify, error.
+#
+# Heap (a 96 KB board holds this beside the media loop): what a call needs is here and in
+# call.py; what seldom happens (MESSAGE, NOTIFY, INFO, error answers, malformed requests,
+# re-INVITE, CANCEL, forks) is in mpsip.rare and digest answers in mpsip.auth, loaded when
+# needed and dropped by a poll() that did not need them; SDP comes with the first call.
+# Requests whose answer changes nothing here (OPTIONS, CANCEL, errors) are answered without
+# a transaction (RFC 3261 8.2.7), so a flood leaves no state behind; finished transactions
+# keep only what absorbing retransmissions needs, and the table is bounded (transaction.py).
 import sys
+from binascii import hexlify
+from os import urandom
 
 from mpsip.message import Request, SipParseError, parse, validate
-from mpsip.transaction import COMPLETED, COOKIE, Transactions
+from mpsip.transaction import COOKIE, Transactions
 from mpsip.uri import parse_uri
-
-try:
-    from os import urandom
-except ImportError:  # pragma: no cover
-    from random import getrandbits
-
-    def urandom(n):
-        return bytes(getrandbits(8) for _ in range(n))
-
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, MESSAGE"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, text/plain"
-# Methods we know but do not take: 405 with Allow (RFC 3261 8.2.1); anything else 501.
-_KNOWN = ("REGISTER", "PRACK", "UPDATE", "SUBSCRIBE", "REFER", "PUBLISH")
-_BACKOFF_S = (5, 10, 20, 40, 80, 160, 300)
 
 
 def token(n=6):
     """Random hex for tags, branches and Call-IDs (RFC 3261 19.3: 32 bits at least)."""
-    return "".join("%02x" % b for b in urandom(n))
+    return hexlify(urandom(n)).decode()
 
 
 def hostport(uri):
@@ -48,29 +44,56 @@ def split_hostport(s):
     return (host, int(port)) if port else (s, 5060)
 
 
-def authorize(resp, method, uri, user, password):
-    """(header name, value, nonce, stale) answering the response's digest challenge, or
-    None. The digest module is loaded for this and dropped after (challenges are rare),
-    unless someone else had loaded it."""
-    loaded = "mpsip.digest" in sys.modules
-    from mpsip import digest
+# The modules lent on demand, and whether the current poll() used them: poll() drops one
+# that a whole round did not use. Dropped after every use, a burst of odd requests would
+# load and drop it per datagram, and its blocks would leave the heap in pieces.
+_lent = {"rare": 0, "auth": 0}
 
-    proxy = resp.status == 407
-    try:
-        chs = digest.parse_challenges(resp.get_all("proxy-authenticate" if proxy else "www-authenticate"), proxy)
-        ch = digest.pick(chs)
-        value = digest.Client(user, password).authorize(ch, method, uri)
-        out = ("Proxy-Authorization" if proxy else "Authorization", value, ch.nonce, ch.stale)
-    except digest.DigestError:
-        out = None
-    if not loaded:
-        sys.modules.pop("mpsip.digest", None)
-        # the import also bound it on the package: without this it stays (~11 KB)
+
+def rare():
+    """mpsip.rare, loaded for what seldom happens (see _lent)."""
+    from mpsip import rare as r
+
+    _lent["rare"] = 1
+    return r
+
+
+def auth():
+    """mpsip.auth (digest answers), loaded for a challenge (see _lent)."""
+    from mpsip import auth as a
+
+    _lent["auth"] = 1
+    return a
+
+
+def drop(name):
+    """Forget mpsip.<name>, loaded on demand: its heap comes back once nothing uses it.
+    The import also bound it on the package: that reference goes too."""
+    if sys.modules.pop("mpsip." + name, None) is not None:
         try:
-            delattr(sys.modules["mpsip"], "digest")
+            delattr(sys.modules["mpsip"], name)
         except (KeyError, AttributeError):
             pass
-    return out
+
+
+def _plain(msg):
+    """No extension required (RFC 3261 8.2.2.3: we support none) and a URI scheme we
+    take (8.2.2.1); an INVITE's body, if any, SDP, and SDP acceptable (8.2.3)."""
+    m = msg.method
+    if msg.get("require") is not None and m != "CANCEL" or msg.uri.scheme not in ("sip", "sips", "tel"):
+        return False
+    if m != "INVITE":
+        return True
+    ct = msg.get("content-type")
+    acc = msg.get("accept")
+    return not (
+        msg.body
+        and ct
+        and ct.split(";")[0].strip().lower() != "application/sdp"
+        or acc is not None
+        and "application/sdp" not in acc.lower()
+        and "*/*" not in acc
+    )
 
 
 class UserAgent:
@@ -111,7 +134,11 @@ class UserAgent:
         self.calls = []
         self.running = True
         self.dropped = 0  # malformed or unmatched messages
+        self.new_tx = None  # the server transaction the datagram being handled made
         self.aor = "sip:%s@%s" % (user, domain)
+        # RFC 3261 8.2.7: a stateless answer carries a tag that is the same for a
+        # retransmitted request; no dialog comes of it, so one per boot does.
+        self.tag = token()
         from mpsip.register import Registration
 
         self.reg = Registration(self, expires)
@@ -120,14 +147,6 @@ class UserAgent:
     def event(self, name, call=None, arg=None):
         if self.on_event:
             self.on_event(name, call, arg)
-
-    def outbound(self):
-        """Out-of-dialog requests go to the registrar in use (the PBX as outbound proxy)."""
-        return self.reg.server()
-
-    def identity(self):
-        d = '"%s" ' % self.display if self.display else ""
-        return "%s<%s>" % (d, self.aor)
 
     def contact(self):
         return "<sip:%s@%s:%d>" % (self.user, self.contact_addr[0], self.contact_addr[1])
@@ -143,9 +162,8 @@ class UserAgent:
             ("call-id", call_id),
             ("cseq", "%d %s" % (cseq, method)),
         ]
-        if method in ("INVITE", "REGISTER", "SUBSCRIBE", "REFER") or (method == "ACK" and body):
+        if method == "INVITE" or method == "REGISTER":
             hs.append(("contact", self.contact()))
-        if method in ("INVITE", "REGISTER"):
             hs.append(("allow", ALLOW))
         hs.append(("user-agent", self.agent))
         hs.extend(extra)
@@ -153,24 +171,38 @@ class UserAgent:
             hs.append(("content-type", ctype or "application/sdp"))
         return Request(method, ruri, hs, body)
 
-    def respond(self, tx, status, reason=None, extra=(), body=b"", ctype=None, tag=None):
-        r = tx.req.response(status, reason, to_tag=tag or token())
-        for k, v in extra:
-            r.headers.append((k, v))
-        if status < 300 and tx.req.method in ("INVITE", "SUBSCRIBE") and status > 100:
-            r.headers.append(("contact", self.contact()))
-        if status in (200, 405, 501) and tx.req.method in ("INVITE", "OPTIONS") or status == 405:
-            r.headers.append(("allow", ALLOW))
-        r.headers.append(("user-agent", self.agent))
+    def response(self, req, status, extra=(), body=b"", tag=None, reason=None):
+        """The response to req (RFC 3261 8.2.6), with our Contact in a dialog-forming
+        INVITE response (12.1.1) and Allow where 20.5 asks for it."""
+        r = req.response(status, reason, to_tag=tag or self.tag)
+        hs = r.headers
+        hs.extend(extra)
+        m = req.method
+        if 100 < status < 300 and m == "INVITE":
+            hs.append(("contact", self.contact()))
+        if status == 405 or status == 200 and (m == "INVITE" or m == "OPTIONS"):
+            hs.append(("allow", ALLOW))
+        hs.append(("user-agent", self.agent))
         if body:
-            r.headers.append(("content-type", ctype or "application/sdp"))
+            hs.append(("content-type", "application/sdp"))
             r.body = body
-        tx.respond(r)
         return r
+
+    def respond(self, tx, status, extra=(), body=b"", tag=None):
+        """Answer a server transaction's request; False once it has its final response."""
+        if tx.req is None:
+            return False
+        return tx.respond(self.response(tx.req, status, extra, body, tag))
+
+    def reply(self, req, addr, status, extra=(), tag=None, reason=None):
+        """Answer without a transaction (RFC 3261 8.2.7): for requests whose answer changes
+        nothing here, so that a retransmission is simply answered again."""
+        self.transport.send(self.response(req, status, extra, b"", tag, reason).to_bytes(), addr)
 
     # --- the API the application drives ----------------------------------------------------
     def register(self):
-        self.reg.start()
+        self.reg.stopping = False
+        self.reg.send()
 
     def unregister(self):
         self.reg.stop()
@@ -196,15 +228,25 @@ class UserAgent:
             try:
                 got = self.transport.recv()
             except MemoryError:
-                # No room for the datagram (it stays queued): run the timers all the same,
-                # they are what frees transactions; skipping them would never recover.
+                # No room for the datagram (it stays queued): what only absorbs
+                # retransmissions goes (the heap is worth more than that now), the timers run
+                # all the same - skipping them would never recover - and it is read next time.
                 self.dropped += 1
+                try:
+                    self.txs.shed(True)
+                except MemoryError:  # not even the list of them: the timers end them
+                    pass
                 break
             if got is None:
                 break
             self.feed(got[0], got[1])
             n += 1
-        return self.tick()
+        wait = self.tick()
+        for name in _lent:
+            if not _lent[name]:
+                drop(name)
+            _lent[name] = 0
+        return wait
 
     def tick(self):
         wait = self.txs.tick()
@@ -214,27 +256,18 @@ class UserAgent:
     def feed(self, data, addr):
         """One datagram. Malformed requests get their 4xx/5xx when a response can be
         addressed; malformed responses and noise are dropped; nothing raises."""
+        self.new_tx = None
         try:
             self._feed(data, addr)
-        except SipParseError as e:
-            self.dropped += 1
-            m = e.msg
-            if isinstance(m, Request) and m.method != "ACK":
-                self._reject_malformed(m, addr, e)
         except Exception as e:  # the receive loop survives every input (and our own bugs)
             self.dropped += 1
-            self.event("error", None, "%s: %s" % (type(e).__name__, e))
-
-    def _reject_malformed(self, m, addr, e):
-        try:
-            validate_minimal(m)
-            r = m.response(e.status, e.reason, to_tag=token())
-            self.transport.send(r.to_bytes(), addr)
-        except Exception:  # no Via, From, To, Call-ID or CSeq to answer with: drop
-            pass
+            try:
+                rare().failed(self, e, addr)
+            except Exception:  # no heap even for that: the server transaction's guard
+                pass  # timer ends what the datagram started (transaction.py)
 
     def _feed(self, data, addr):
-        if not data.strip():
+        if len(data) < 5 and not data.strip():
             return  # RFC 5626 4.4.1: CRLF keepalives
         msg = parse(data)
         if not isinstance(msg, Request):
@@ -247,107 +280,57 @@ class UserAgent:
             if tx:
                 tx.on_response(msg)
             else:
-                self._stray_response(msg)
+                rare().stray_response(self, msg)
             return
         validate(msg)
         tx = self.txs.match(msg)
         if tx:
             tx.on_request(msg)  # retransmission, or the ACK for our error response
             return
-        if msg.method == "ACK":
-            c = self.find(msg)
+        m = msg.method
+        c = self.find(msg) if msg.to_addr.tag else None
+        if m == "ACK":
             if c:
                 c.on_ack(msg)
             return
-        tx = self.txs.server(msg, addr)
-        req = msg.get("require")
-        if req and msg.method != "CANCEL":
-            # RFC 3261 8.2.2.3: we support no extension
-            self.respond(tx, 420, extra=(("unsupported", req),))
-            return
-        m = msg.method
-        if msg.uri.scheme not in ("sip", "sips", "tel"):
-            self.respond(tx, 416)  # RFC 3261 8.2.2.1
-            return
-        if m == "INVITE" and not self._acceptable(tx, msg):
-            return
-        if m == "CANCEL":
-            self._cancel(tx, msg)
-        elif msg.to_addr.tag:
-            c = self.find(msg)
-            if c is None:
-                self.respond(tx, 481)  # RFC 3261 12.2.2
-            else:
-                c.on_request(tx, msg)
-        elif m == "INVITE":
-            from mpsip.call import Call
-
-            c = Call(self, False, msg.from_addr.uri.to_str())
-            self.calls.append(c)
-            c.invite_in(tx, msg)
-        else:
-            self.common(tx, msg, None)
-
-    def _acceptable(self, tx, msg):
-        """RFC 3261 8.2.3 / 21.4.7: an INVITE body we cannot read gets 415 with Accept; an
-        Accept that rules out SDP gets 406."""
-        ct = msg.get("content-type")
-        if msg.body and ct and ct.split(";")[0].strip().lower() != "application/sdp":
-            self.respond(tx, 415, extra=(("accept", "application/sdp"),))
-            return False
-        acc = msg.get("accept")
-        if acc is not None and "application/sdp" not in acc.lower() and "*/*" not in acc:
-            self.respond(tx, 406, extra=(("warning", '399 - "application/sdp is what we accept"'),))
-            return False
-        return True
-
-    def common(self, tx, msg, call):
-        """The requests answered the same in and out of a dialog."""
-        m = msg.method
-        if m == "OPTIONS":
+        if not _plain(msg):
+            rare().request(self, msg, addr, c)
+        elif m == "OPTIONS":
             # PBXs ping with OPTIONS (a keepalive); no Supported header: we support no
             # option tag, and an empty header trips small stacks.
-            self.respond(tx, 200, extra=(("accept", ACCEPT),))
-        elif m == "MESSAGE":
-            self.respond(tx, 200)
-            self.event("message", call, (msg.from_addr.uri.to_str(), msg.get("content-type"), msg.body))
-        elif m == "NOTIFY":
-            self.respond(tx, 200)  # e.g. message-summary (RFC 3842), unsolicited
-            self.event("notify", call, (msg.get("event"), msg.body))
-        elif m == "INFO" and call:
-            digit = info_dtmf(msg)
-            self.respond(tx, 200)
-            if digit:
-                self.event("dtmf", call, digit)
-        elif m in ("BYE", "INFO"):
-            self.respond(tx, 481)  # a dialog's request outside any dialog of ours
-        elif m in _KNOWN:
-            self.respond(tx, 405)
+            self.reply(msg, addr, 200, (("accept", ACCEPT),))
+        elif m == "CANCEL":
+            rare().cancel(self, msg, addr)
+        elif c or m == "INVITE" and not msg.to_addr.tag:
+            tx = self.server(msg, addr)
+            if tx is not None and c:
+                c.on_request(tx, msg)
+            elif tx is not None:
+                from mpsip.call import Call
+
+                c = Call(self, False, msg.from_addr.uri.to_str())
+                self.calls.append(c)
+                c.invite_in(tx, msg)
         else:
-            self.respond(tx, 501)
+            rare().request(self, msg, addr, c)
 
-    def _cancel(self, tx, msg):
-        """RFC 3261 9.2: CANCEL matches the INVITE's server transaction by branch."""
-        inv = None
-        for t in self.txs.table.values():
-            if t.server and t.invite and t.req.top_via.branch == msg.top_via.branch and t.req.call_id == msg.call_id:
-                inv = t
-        if inv is None:
-            self.respond(tx, 481)
-            return
-        self.respond(tx, 200)  # even when the final response went out already: no effect then
-        c = inv.data
-        if c and inv.state < COMPLETED and 0 <= inv.status < 200:
-            c.cancelled_by_peer()
-
-    def _stray_response(self, msg):
-        """A 2xx for an INVITE after its transaction ended (retransmission or a fork)."""
-        if msg.cseq_method == "INVITE" and 200 <= msg.status < 300:
-            for c in self.calls:
-                if c.call_id == msg.call_id:
-                    c.on_2xx_again(msg)
-                    return
-        self.dropped += 1
+    def server(self, msg, addr):
+        """A server transaction for msg, or None after answering it statelessly: 482 to a
+        merged request (RFC 3261 8.2.2.2: the From tag, Call-ID and CSeq of a transaction
+        we have, on another branch - a fork come back), 503 when the table is full (21.5.4)."""
+        mid = None
+        if not msg.to_addr.tag:
+            mid = "%s|%s|%d|%s" % (msg.call_id, msg.from_addr.tag, msg.cseq, msg.method)
+            for t in self.txs.table.values():
+                if t.mid == mid:
+                    self.reply(msg, addr, 482)
+                    return None
+        tx = self.new_tx = self.txs.server(msg, addr)
+        if tx is None:
+            self.reply(msg, addr, 503, (("retry-after", "5"),))
+        else:
+            tx.mid = mid
+        return tx
 
     def find(self, msg):
         """The call whose dialog a request belongs to (RFC 3261 12.2.2)."""
@@ -362,36 +345,3 @@ class UserAgent:
     def ended(self, c):
         if c in self.calls:
             self.calls.remove(c)
-
-
-def validate_minimal(m):
-    """Raise unless a response can be built (8.2.6: the headers are copied as they are)
-    and matched by the client (the top Via parses, a CSeq). A request missing From, To or
-    Call-ID still gets its 400 with what it has (RFC 4475 3.3.1)."""
-    for k in ("via", "cseq"):
-        if m.get(k) is None:
-            raise ValueError(k)
-    if m.top_via is None:
-        raise ValueError("via")
-
-
-def info_dtmf(msg):
-    """The digit of an INFO: application/dtmf-relay ('Signal=5') or application/dtmf ('5')."""
-    ct = (msg.get("content-type") or "").lower()
-    body = msg.body.decode() if msg.body else ""
-    if "dtmf-relay" in ct:
-        for line in body.split("\n"):
-            k, _, v = line.partition("=")
-            if k.strip().lower() == "signal":
-                body = v
-                break
-        else:
-            return None
-    elif "application/dtmf" not in ct:
-        return None
-    d = body.strip().upper()
-    if d == "10":  # some PBXs send * and # as event codes 10 and 11 (RFC 4733 table)
-        d = "*"
-    elif d == "11":
-        d = "#"
-    return d if len(d) == 1 and d in "0123456789*#ABCD" else None
