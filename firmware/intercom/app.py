@@ -4,8 +4,9 @@
 # `EVENT <name> key=value ...` (the host demo and the tests read them).
 #
 # Hardware arrives as callables: relay(on), led(state), media(call) -> session or None
-# (the platform builds the MediaSession for a call's negotiated audio). The app never
-# imports machine or network; time is ticks_ms from the injected clock.
+# (intercom/sound.py builds the MediaSession for a call's negotiated audio: the session
+# has ptt(talking), tone(name), close()), ringback(on) for the tone while an outgoing call
+# rings. The app never imports machine or network; time is ticks_ms from the injected clock.
 from intercom.door import Door
 
 # LED states; the platform turns each into a blink pattern
@@ -30,13 +31,17 @@ def uri_key(uri):
 
 
 class Intercom:
-    def __init__(self, cfg, ua, clock, relay, led=None, media=None, out=print):
+    def __init__(self, cfg, ua, clock, relay, led=None, media=None, out=print, ringback=None):
         self.cfg = cfg
         self.ua = ua
         self.clock = clock
         self.led = led or (lambda state: None)
         self.media_factory = media
+        self.ringback = ringback or (lambda on: None)
         self.out = out
+        # Where calls may come from: (ip, port) of the registrars. The platform sets the
+        # resolved addresses when the registrar is a name; these do for IP literals.
+        self.servers = [s for s in (ua.registrar, ua.backup) if s]
         d = cfg["door"]
         self.door = Door(d["pins"], relay, clock, d["relay_s"], d["max_tries"], d["lockout_s"])
         c = cfg["call"]
@@ -112,6 +117,7 @@ class Intercom:
         for c in calls:
             c.hangup()
         if calls:
+            self.ringback(False)
             self.ring_until = None
             self.emit("call-ended", reason=why)
             self._idle()
@@ -132,6 +138,7 @@ class Intercom:
             self.led(ERROR if self.active is None else IN_CALL)
         elif name == "ringing" and call in self.calls:
             self.emit("ringing", target=call.remote_uri)
+            self.ringback(True)
         elif name == "connected":
             self._connected(call, arg)
         elif name == "media" and call is self.active and self.session:
@@ -142,7 +149,7 @@ class Intercom:
         elif name == "incoming":
             self._incoming(call)
         elif name == "dtmf" and call is self.active:
-            self.dtmf(arg)
+            self.dtmf(arg, "info")
         elif name == "message":
             self.emit("message", sender=arg[0])
         elif name == "error":
@@ -159,6 +166,7 @@ class Intercom:
         self.incoming = None
         self.answer_at = None
         self.active = call
+        self.ringback(False)
         self.ring_until = None
         self.warned = False
         self.end_at = self._after(self.max_ms)
@@ -192,6 +200,7 @@ class Intercom:
             self.ring_until = self._after(self.ring_ms)
             return
         self.ring_until = None
+        self.ringback(False)
         self.emit("call-ended", reason="no-answer" if reason in _BUSY else reason)
         self._idle()
 
@@ -199,10 +208,12 @@ class Intercom:
         self.led(REGISTERED if self.ua.reg.state == "registered" else REGISTERING)
 
     def _incoming(self, call):
-        src = call.itx.addr[0] if call.itx else None
-        servers = [s[0] for s in (self.ua.registrar, self.ua.backup) if s]
+        # The INVITE must come from a registrar (address and port: on one host the phones
+        # share its address) and name an allowed caller in From.
+        src = tuple(call.itx.addr) if call.itx else None
         who = uri_key(call.remote_uri)
-        ok = src in servers and (self.allow == "*" or who in [uri_key(u) for u in self.allow])
+        allowed = "*" in self.allow or who in [uri_key(u) for u in self.allow]
+        ok = src in self.servers and allowed
         if not ok or self.active is not None or self.calls or self.incoming is not None:
             # not an allowed phone via our PBX (or we are busy): nothing rings, no audio
             call.reject(403 if not ok else 486)
@@ -221,8 +232,11 @@ class Intercom:
             c.answer()
 
     # --- DTMF and the door -------------------------------------------------------------------------
-    def dtmf(self, digit):
-        self.emit("dtmf", digit=digit)
+    def dtmf(self, digit, via="rtp"):
+        """A digit from the active call: RFC 4733 (via the media session) or SIP INFO."""
+        if self.active is None:
+            return
+        self.emit("dtmf", digit=digit, via=via)
         r = self.door.feed(digit, self.now())
         if r == "open":
             self.emit("door-open", seconds=self.door.relay_ms // 1000)
@@ -263,7 +277,7 @@ class Intercom:
             left = self.clock.ticks_diff(self.end_at, self.now())
             if left <= 10000 and not self.warned:
                 self.warned = True
-                self.emit("call-warning", seconds=max(left // 1000, 0))
+                self.emit("call-warning", seconds=max((left + 999) // 1000, 0))  # whole seconds left, rounded up
                 if self.session and hasattr(self.session, "tone"):
                     self.session.tone("warning")
             if left <= 0:

@@ -75,6 +75,8 @@ SCHEMA = (
     "audio.mic_gain", _NUM, 0, -20, 36,  # dB; 36 dB is the DSP's largest gain (x64)
     "audio.volume", _NUM, 80, 0, 100,  # percent
     "audio.half_duplex", _BOOL, False, 0, 0,
+    # RFC 3550 11: RTP on an even port (an odd one is rounded down), RTCP on the next.
+    "audio.rtp_port", _INT, 40000, 1024, 65534,
     "net", _ENUM, "wifi", ("wifi", "lan"), 0,
     "wifi.ssid", _STR, "", 1, 32,  # IEEE 802.11: an SSID is at most 32 octets
     "wifi.password", _STR, "", 8, 63,  # a WPA2 passphrase has 8 to 63 characters; "" = open
@@ -253,13 +255,17 @@ def validate(obj):
 def load(path="config.json"):
     """validate() the JSON file at path; a missing, oversized or unparsable file gives the
     defaults and an error saying so."""
+    import os
+
     try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_FILE + 1)
+        size = os.stat(path)[6]
+        if size <= _MAX_FILE:
+            with open(path, "rb") as f:
+                data = f.read()  # the exact size: no 8 KB block reserved for a 1 KB file
     except OSError:
         cfg, errors = validate({})
         return cfg, ["%s: not found: copy config.example.json there and edit it (docs/config.md)" % path] + errors
-    if len(data) > _MAX_FILE:
+    if size > _MAX_FILE:
         problem = "larger than %d bytes" % _MAX_FILE
     else:
         try:

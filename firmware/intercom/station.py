@@ -1,0 +1,391 @@
+# The door station from power-up: config -> board -> network -> SIP -> the loop.
+# firmware/main.py calls main(); tests build a Station with a fake platform and clock.
+#
+# Boot: the LED shows "booting"; config.json is checked (each problem one line
+#   EVENT error what=config key=<key> problem=<what is wrong, to the end of the line>
+# and the rest of the config is used: the network comes up whatever else is wrong, so the
+# device can be reconfigured); the config module is dropped again (~9 KB); board.json gives
+# the platform its pins and audio (hal/); the network starts.
+# The loop, one round per wake-up (a datagram, console input, or the nearest deadline):
+#   inputs (button, console) -> network watch -> ua.poll -> app.tick -> a media frame when
+#   due -> LED pattern -> watchdog -> sleep.
+# The network watch reconnects with back-off (1, 2, 4 .. 30 s) and registers again when
+# the network is back: the registrar may have forgotten us meanwhile. gc.collect() runs
+# only between calls: at the end of one (intercom/app.py), before the media buffers of the
+# next, and every few seconds while idle - never inside a call's frames.
+import gc
+import sys
+
+from intercom.leds import Leds
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+_IDLE_GC_MS = const(5000)
+_NET_CHECK_MS = const(1000)
+_NET_BACKOFF_S = (1, 2, 4, 8, 16, 30)
+_MAX_SLEEP_MS = const(20)  # the console and the button are read at least this often
+AGENT = "mpsip-intercom/0.2"
+_CALL_MODULES = (
+    "mpsip.message",
+    "mpsip.transaction",
+    "mpsip.transport",
+    "mpsip.ua",
+    "mpsip.register",
+    "mpsip.call",
+    "mpsip.sdp",
+    "mpsip.media",
+    "intercom.sound",
+    "intercom.app",
+)
+
+
+def config_events(errors):
+    """The validator's 'key: problem' lines as EVENT lines (problem= runs to the end)."""
+    out = []
+    for e in errors:
+        key, _, problem = e.partition(": ")
+        out.append("EVENT error what=config key=%s problem=%s" % (key, problem))
+    return out
+
+
+def load_config(path):
+    """(cfg, errors), the config module dropped after: it is only needed at boot."""
+    from intercom import config
+
+    try:
+        return config.load(path)
+    finally:
+        sys.modules.pop("intercom.config", None)
+        try:
+            delattr(sys.modules["intercom"], "config")
+        except (KeyError, AttributeError):
+            pass
+
+
+def load_board(path):
+    import json
+
+    try:
+        with open(path) as f:
+            return json.load(f), None
+    except OSError:
+        return None, "not found"
+    except ValueError as e:
+        return None, "not valid JSON (%s)" % e
+
+
+def _ip(raw):
+    """'a.b.c.d' from what getaddrinfo gave: a tuple (ESP32, CPython) or a raw sockaddr
+    (MicroPython unix: family, packed address, port)."""
+    if isinstance(raw, tuple):
+        return raw[0]
+    import socket
+
+    ip = socket.sockaddr(raw)[1]
+    return "%d.%d.%d.%d" % (ip[0], ip[1], ip[2], ip[3]) if len(ip) == 4 else None
+
+
+def resolve(host, port):
+    """(ip, port) of a registrar, for matching where INVITEs come from; as given on failure."""
+    import socket
+
+    try:
+        ip = _ip(socket.getaddrinfo(host, port)[0][-1])
+    except (OSError, IndexError):
+        ip = None
+    return (ip or host, port)
+
+
+class Station:
+    """plat: the platform (hal/host.py, hal/esp32.py or a test's fake); clock: ticks_ms & co.;
+    transport(ip, port): the SIP transport (default mpsip.transport.Udp); sound: the audio
+    (default intercom.sound.Sound). Tests give fakes for both."""
+
+    def __init__(self, plat, clock, cfg, out=print, transport=None, sound=None):
+        self.plat = plat
+        self.clock = clock
+        self.cfg = cfg
+        self.out = out
+        self.make_transport = transport
+        self.make_sound = sound
+        self.leds = Leds(plat.led, clock)
+        self.running = True
+        self.ua = None
+        self.app = None
+        self.sound = None
+        self.transport = None
+        self.ip = None
+        self.net_up = False
+        self.net_fails = 0
+        self.net_next = clock.ticks_ms()  # when to check (or retry) the network next
+        self.net_retry = None
+        self.last_gc = clock.ticks_ms()
+        self.can_register = bool(cfg["sip"]["registrar"] and cfg["sip"]["user"])
+        self.leds.set("booting")
+        plat.net_start()
+
+    def emit(self, line):
+        self.out(line)
+
+    # --- SIP and the application, once the network is up ----------------------------------
+    def start_sip(self, ip):
+        from intercom.app import Intercom
+        from mpsip.ua import UserAgent, split_hostport
+
+        sip = self.cfg["sip"]
+        audio = self.cfg["audio"]
+        reg = split_hostport(sip["registrar"])
+        backup = split_hostport(sip["backup_registrar"]) if sip["backup_registrar"] else None
+        make = self.make_transport
+        if make is None:
+            from mpsip.transport import Udp as make
+        self.transport = make(ip, sip["local_port"])
+        rtp_port = audio["rtp_port"] & ~1  # RFC 3550 11: RTP on an even port
+        self.ua = UserAgent(
+            self.transport,
+            self.clock,
+            sip["user"],
+            sip["domain"] or sip["registrar"],
+            reg,
+            password=sip["password"] or None,
+            auth_user=sip["auth_user"] or None,
+            backup=backup,
+            expires=sip["expires"],
+            local=(ip, sip["local_port"]),
+            rtp_port=rtp_port,
+            codecs=tuple(audio["codecs"]),
+            agent=AGENT,
+        )
+        plat = self.plat
+        sound = self.make_sound
+        if sound is None:
+            from intercom.sound import Sound as sound
+        self.sound = sound(
+            plat.mic,
+            plat.speaker,
+            self.clock,
+            lambda: plat.open_rtp(ip, rtp_port),
+            plat.address,
+            half_duplex=audio["half_duplex"] or plat.half_duplex,
+            mic_shift=plat.mic_shift,
+            mic_gain_db=audio["mic_gain"],
+            volume=audio["volume"],
+            on_dtmf=self._rtp_dtmf,
+        )
+        self.app = Intercom(
+            self.cfg,
+            self.ua,
+            self.clock,
+            plat.relay,
+            led=self.leds.set,
+            media=self._media,
+            out=self.emit,
+            ringback=self.sound.ringback,
+        )
+        self.app.servers = [resolve(*s) for s in (reg, backup) if s]
+        if hasattr(self.transport, "sock"):
+            plat.watch(self.transport.sock)
+        self.ua.register()
+        self.leds.set("registering")
+
+    def _media(self, call):
+        gc.collect()  # between calls: the session's buffers want contiguous room
+        return self.sound.start(call)
+
+    def _rtp_dtmf(self, digit):
+        if self.app is not None:
+            self.app.dtmf(digit, "rtp")
+
+    def stop_sip(self):
+        if self.app is not None:
+            self.app.hangup("network")
+        if self.sound is not None:
+            self.sound.close()
+        t = self.transport
+        if t is not None:
+            if hasattr(t, "sock"):
+                self.plat.unwatch(t.sock)
+            if hasattr(t, "close"):
+                t.close()
+        self.ua = self.app = self.sound = self.transport = None
+        gc.collect()
+
+    # --- the network watch ----------------------------------------------------------------------
+    def watch_network(self, now):
+        c = self.clock
+        if c.ticks_diff(now, self.net_next) < 0:
+            return
+        self.net_next = c.ticks_add(now, _NET_CHECK_MS)
+        ok = self.plat.net_ok()
+        if ok and not self.net_up:
+            self.net_up = True
+            self.net_fails = 0
+            self.net_retry = None
+            ip = self.plat.ip()
+            self.emit("EVENT network state=up ip=%s" % ip)
+            if not self.can_register:
+                self.leds.set("error")
+            elif self.ua is None or ip != self.ip:
+                self.stop_sip()
+                self.ip = ip
+                self.start_sip(ip)
+            else:
+                self.ua.register()  # back after a loss: the registrar may have dropped us
+                self.leds.set("registering")
+        elif not ok and self.net_up:
+            self.net_up = False
+            self.emit("EVENT error what=network problem=link down")
+            self.leds.set("no-network")
+            self.net_retry = now
+        elif not ok:
+            self.leds.set("no-network")
+            if self.net_retry is None:
+                self.net_retry = c.ticks_add(now, 1000 * _NET_BACKOFF_S[0])
+            elif c.ticks_diff(now, self.net_retry) >= 0:
+                # reconnect with back-off: a Wi-Fi join that keeps failing must not hog the radio
+                self.net_fails += 1
+                wait = _NET_BACKOFF_S[min(self.net_fails, len(_NET_BACKOFF_S) - 1)]
+                self.net_retry = c.ticks_add(now, 1000 * wait)
+                self.plat.net_start()
+
+    # --- inputs ------------------------------------------------------------------------------------
+    def on_input(self, what):
+        app = self.app
+        if what == "press" or what == "release":
+            if app is not None:
+                app.button(what == "press")
+        elif what == "quit":
+            self.running = False
+        elif what == "heap":
+            self.emit("EVENT heap used=%d free=%d" % heap())
+        elif what == "net-down" or what == "net-up":
+            pass  # the host platform's simulated link: seen by the network watch
+
+    # --- the loop ----------------------------------------------------------------------------------
+    def step(self):
+        """One round of the loop; ms the loop may sleep before the next."""
+        c = self.clock
+        plat = self.plat
+        while True:
+            what = plat.input()
+            if what is None:
+                break
+            try:
+                self.on_input(what)
+            except MemoryError:
+                self._memory()
+        now = c.ticks_ms()
+        self.watch_network(now)
+        wait = _MAX_SLEEP_MS
+        ua = self.ua
+        if ua is not None:
+            try:
+                w = ua.poll()
+                self.app.tick()
+            except MemoryError:
+                self._memory()
+                w = _MAX_SLEEP_MS
+            if w < wait:
+                wait = w
+            w = self.sound.poll()
+            if w < wait:
+                wait = w
+            if not ua.calls and c.ticks_diff(now, self.last_gc) >= _IDLE_GC_MS:
+                self.last_gc = now
+                gc.collect()  # idle: no call, so no frame to delay
+        w = self.leds.step(now)
+        if w < wait:
+            wait = w
+        plat.feed()
+        return wait if wait > 0 else 0
+
+    def _memory(self):
+        # A heap too fragmented for a datagram, a timer's message or a new call: report it,
+        # collect and carry on (the transactions retransmit what was lost; a press that
+        # found no room can be pressed again). A door station must not stop on it.
+        self.emit("EVENT error what=memory")
+        gc.collect()
+
+    def run(self):
+        plat = self.plat
+        while self.running:
+            plat.wait(self.step())
+        self.shutdown()
+
+    def shutdown(self):
+        """Hang up, unregister (waiting up to 2 s for the answer), release everything."""
+        ua = self.ua
+        if ua is not None and self.net_up:
+            self.app.hangup("quit")
+            ua.unregister()
+            c = self.clock
+            end = c.ticks_add(c.ticks_ms(), 2000)
+            while c.ticks_diff(end, c.ticks_ms()) > 0:
+                w = ua.poll()
+                if ua.reg.state in ("unregistered", "failed", "idle"):
+                    break
+                self.plat.wait(w if w < _MAX_SLEEP_MS else _MAX_SLEEP_MS)
+        self.stop_sip()
+        self.plat.close()
+        self.emit("EVENT exit")
+
+
+def heap():
+    """(bytes in use, bytes free) after a collection; (0, 0) where gc cannot tell (CPython)."""
+    gc.collect()
+    try:
+        return gc.mem_alloc(), gc.mem_free()
+    except AttributeError:
+        return 0, 0
+
+
+def main(
+    config_path="config.json", board_path="board.json", platform=None, clock=None, out=None, preload=_CALL_MODULES
+):
+    """Boot and run until `quit` (the host's console) or forever (a board)."""
+    if out is None:
+        out = _print
+    # The modules of a call first, while the heap is empty: loaded later, between the
+    # config, the board and the platform's objects, they would leave it in pieces.
+    for name in preload:
+        __import__(name)
+        gc.collect()
+    cfg, errors = load_config(config_path)
+    for line in config_events(errors):
+        out(line)
+    board, problem = load_board(board_path)
+    if problem:
+        out("EVENT error what=board key=%s problem=%s" % (board_path, problem))
+    if platform is None:
+        if sys.platform == "esp32":
+            from hal.esp32 import Platform
+        else:
+            from hal.host import Platform
+        platform = Platform(board or {}, cfg, out)
+    if clock is None:
+        try:
+            import time as clock
+            from time import ticks_ms  # noqa: F401  MicroPython: time is the clock
+        except ImportError:  # CPython
+            from mpsip.media import Clock
+
+            clock = Clock()
+    gc.collect()
+    st = Station(platform, clock, cfg, out)
+    out("EVENT boot board=%s heap=%d" % ((board or {}).get("name", "?"), heap()[0]))
+    st.run()
+    return st
+
+
+def _print(line):
+    print(line)
+    try:
+        sys.stdout.flush()
+    except AttributeError:
+        pass
