@@ -12,7 +12,7 @@
 #   (MICROPYPATH=.frozen:build/mpy-host/firmware:build/mpy-host/tools - .frozen for asyncio,
 #   which mpsip.transport imports; on CPython: python tools/sipua.py ...)
 #
-# Options (each takes one value, except the flag --answer):
+# Options (each takes one value, except the flags --answer and --media):
 #   --port N            our SIP port on 127.0.0.1 (--host to change the address)
 #   --registrar H:P     register there (digest with --user/--password), and send calls there;
 #                       without it nothing registers and calls go straight to their URI
@@ -24,6 +24,24 @@
 #   --hangup-after S    hang up S s after connected; --ring-timeout S  give up (CANCEL)
 #   --info-dtmf DIGITS  send DIGITS as SIP INFO once connected, one every 100 ms
 #   --unregister-after S, --exit-after S   counted from the start
+#   --calls N           place the --call N times, each once the previous has ended, then exit
+#   --registrations N   ... and not before N registrations (refreshes included) were granted
+#   --drain S           at exit: hang up, unregister, and run until no transaction and no
+#                       call is left (at most S s); the exit line counts what is left:
+#     EVENT exit dropped=0 tx=0 calls=0 ms=31980 t=95210
+# Media, for the connected call (one at a time, as on the intercom), paced every ptime
+# from this loop by MediaSession (mpsip.media); on with --media or any option below
+# (without, calls carry no RTP and the media modules' ~50 KB of heap stay unloaded):
+#   --mic tone:HZ | PATH.wav   what we send (16-bit mono WAV, looped; default silence)
+#   --record PATH.wav   what we receive (the n-th call after the first: PATH-n.wav)
+#   --dtmf DIGITS       RFC 4733 events 0.5 s after connected (received ones: EVENT dtmf
+#                       digit=5 via=rtp; INFO ones: via=info)
+#   --rtp-local N       the port our RTP socket binds, when something in front of it (a
+#                       relay, a port forward) receives on --rtp-port, the one in our SDP
+# At the end of a call's media (lost: RFC 3550 A.3, negative with duplicates; late, dups,
+# concealed: the jitter buffer's; bad, other, split, errors: the socket side's):
+#     EVENT rtp call=1 frames=150 rx=148 lost=2 late=0 dups=0 concealed=3 bad=0 other=0
+#           split=4 errors=0 t=3400
 # It keeps no state of its own beyond that: it is a shell around UserAgent, small enough
 # to sit beside it in the board's heap.
 import sys
@@ -38,6 +56,7 @@ if not [p for p in sys.path if p.endswith("firmware")]:  # run from the source t
     sys.path.append(_here + "/../firmware")
 
 import select  # noqa: E402
+import socket  # noqa: E402
 import time  # noqa: E402
 
 from mpsip.transport import Udp  # noqa: E402
@@ -48,8 +67,10 @@ if hasattr(time, "ticks_ms"):
 else:  # CPython: the same wrapping arithmetic
     from mpsip.media import Clock as clock  # noqa: N813
 
-_FLAGS = ("answer",)
-_S = ("hangup-after", "ring-timeout", "unregister-after", "exit-after")
+_FLAGS = ("answer", "media")
+_MEDIA = ("media", "mic", "record", "dtmf", "rtp-local")  # any of them turns media on
+_S = ("hangup-after", "ring-timeout", "unregister-after", "exit-after", "drain")
+_SENDING = ("sendrecv", "sendonly")  # our direction after the offer/answer (RFC 3264 6.1)
 
 
 def options(argv):
@@ -95,6 +116,11 @@ def out(name, *kv):
         pass
 
 
+def sockaddr(host, port):
+    """(host, port) as this runtime's bind and sendto take it (MicroPython unix: raw)."""
+    return socket.getaddrinfo(host, port)[0][-1]
+
+
 class Driver:
     def __init__(self, o):
         self.o = o
@@ -103,8 +129,17 @@ class Driver:
         self.due = {}  # call -> ticks_ms deadline (hangup or ring timeout)
         self.dtmf = []  # [call, digits left, next ticks_ms]
         self.placed = False
+        self.may_call = False  # registered (or no registrar): calls may go
+        self.left = int(o.get("calls", "1"))  # calls still to place
+        self.done = False  # the --calls are all over: exit
+        self.granted = 0  # registrations granted
         self.op = None  # ticks_us when register() or call() was made, for the us= key
-        host = o.get("host", "127.0.0.1")
+        self.ms = None  # the MediaSession of the connected call
+        self.mcall = None  # its call
+        self.rtp = None  # its socket
+        self.remote = None  # its peer's (address, port) from SDP
+        self.rtp_dtmf = None  # ticks_ms when --dtmf goes out
+        self.host = host = o.get("host", "127.0.0.1")
         port = int(o.get("port", "5060"))
         reg = o.get("registrar")
         if reg:
@@ -128,6 +163,18 @@ class Driver:
             codecs=tuple(o.get("codecs", "PCMU,PCMA").split(",")),
             on_event=self.event,
         )
+        self.mods = None
+        if [k for k in _MEDIA if k in o]:
+            from mpsip import audio, g711
+            from mpsip.media import MediaSession
+
+            self.mods = (audio, MediaSession)
+            for c in self.ua.codecs:
+                # G.711 tables are made once and kept (PCMU's encoder: one 4 KB block):
+                # made now, while the heap is in one piece, not in a fragmented call
+                law = g711.PCMA if c == "PCMA" else g711.PCMU
+                g711.enc_table(law)
+                g711.dec_table(law)
         out("ready", "port=%d" % port, heap())
         if reg:
             self.op = clock.ticks_us()
@@ -136,10 +183,17 @@ class Driver:
             self.place()
 
     def place(self):
-        if "call" in self.o and not self.placed:
+        self.may_call = True
+        if "call" in self.o and not self.placed and self.left > 0:
             self.placed = True
+            self.left -= 1
             self.op = clock.ticks_us()
-            c = self.ua.call(self.o["call"])
+            try:
+                c = self.ua.call(self.o["call"])
+            except MemoryError:  # no room for the INVITE now: again in the next round
+                self.placed = False
+                self.left += 1
+                raise
             if "ring-timeout" in self.o and c.state != "ended":
                 self.due[c] = self.after("ring-timeout")
 
@@ -166,11 +220,19 @@ class Driver:
         if c is not None:
             kv.append(self.num(c))
         if name == "registered":
+            self.granted += 1
             kv.append("expires=%d" % arg)
             kv.append(self.took())
             kv.append(heap())
         elif name in ("connected", "early", "media") and arg is not None:
             kv.append("codec=%s remote=%s:%d dir=%s" % (arg.codec, arg.address, arg.port, arg.direction))
+            if self.mods and name != "early" and (name == "connected" or c is self.mcall):
+                try:
+                    self.media(c, arg)  # first: the heap below is a call's with its media
+                except (MemoryError, OSError, ValueError) as e:
+                    # the call goes on without media (its timers below still set)
+                    out("error", "text=media:%s:%s" % (type(e).__name__, e))
+                    self.stop_media()
             if name == "connected":
                 if c.outgoing:
                     kv.append(self.took())
@@ -185,8 +247,15 @@ class Driver:
         elif name in ("ended", "registration-failed"):
             kv.append("reason=%s" % arg)
             self.due.pop(c, None)
-        elif name in ("ringing", "dtmf"):
-            kv.append(("status=%s" if name == "ringing" else "digit=%s") % arg)
+            if c is not None and c is self.mcall:
+                self.stop_media()
+            if c is not None and c.outgoing and "calls" in o:
+                self.placed = False  # the next of the --calls (from timers(), not inside the UA)
+                self.done = self.left <= 0
+        elif name == "ringing":
+            kv.append("status=%s" % arg)
+        elif name == "dtmf":
+            kv.append("digit=%s via=info" % arg)
         elif name == "message":
             kv.append("from=%s type=%s body=%s" % (arg[0], arg[1], arg[2].decode()))
         elif name == "notify":
@@ -202,13 +271,85 @@ class Driver:
             elif "answer" in o:
                 c.answer()
 
+    # --- media -------------------------------------------------------------------------------
+    def media(self, c, neg):
+        """Start the call's media, or follow its re-negotiation (RFC 3264 8): the same
+        session on hold and resume, a new one (same mic and recording) on a new address
+        or codec."""
+        ms = self.ms
+        src = sink = None
+        if ms is not None:
+            if self.mcall is c:
+                if ms.pt == neg.pt and self.remote == (neg.address, neg.port):
+                    ms.mute(neg.direction not in _SENDING)
+                    return
+                src, sink = ms.source, ms.sink
+            self.stop_media(src is None)
+        o = self.o
+        audio, MediaSession = self.mods
+        if src is None:
+            m = o.get("mic", "")
+            if m.startswith("tone:"):
+                src = audio.ToneSource(int(m[5:]))
+            else:
+                src = audio.WavSource(m, True) if m else audio.SilenceSource()
+            path = o.get("record")
+            if path and c.n > 1:
+                path = "%s-%d.wav" % (path[:-4] if path.endswith(".wav") else path, c.n)
+            sink = audio.WavSink(path) if path else audio.NullSink()
+        s = self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(sockaddr(self.host, int(o.get("rtp-local", o.get("rtp-port", "40000")))))
+        self.remote = (neg.address, neg.port)
+        self.mcall = c
+        ms = self.ms = MediaSession(
+            s,
+            sockaddr(neg.address, neg.port),
+            src,
+            sink,
+            clock,
+            neg.pt,
+            neg.ptime if neg.ptime in (10, 20, 30, 40) else 20,
+            neg.dtmf_pt or 101,
+        )
+        ms.dtmf_rx.on_event = self.dtmf_in
+        ms.mute(neg.direction not in _SENDING)
+        if "dtmf" in o:
+            self.rtp_dtmf = clock.ticks_add(clock.ticks_ms(), 500)
+
+    def dtmf_in(self, digit, ms):
+        """RFC 4733 events from the media loop (one per key press, mpsip.dtmf)."""
+        out("dtmf", self.num(self.mcall), "digit=%s via=rtp ms=%d" % (digit, ms))
+
+    def stop_media(self, close=True):
+        """End the media; its figures on an `rtp` line. close: the mic and the recording too
+        (not when a re-negotiation hands them to a new session)."""
+        ms = self.ms
+        if ms is not None:
+            st = ms.stats
+            jb = ms.jb
+            lost = (st.cycles << 16) + st.max_seq - st.base_seq + 1 - st.received if ms.have_peer else 0
+            out(
+                "rtp",
+                self.num(self.mcall),
+                "frames=%d rx=%d lost=%d late=%d dups=%d concealed=%d"
+                % (ms.frames, ms.rx_packets, lost, jb.late, jb.dups, jb.concealed),
+                "bad=%d other=%d split=%d errors=%d" % (ms.rx_bad, ms.rx_other, ms.rx_split, ms.port.errors),
+            )
+            if close:
+                ms.close()
+        if self.rtp is not None:
+            self.rtp.close()
+        self.ms = self.mcall = self.rtp = self.remote = self.rtp_dtmf = None
+
+    # --- the loop ----------------------------------------------------------------------------
     def timers(self):
         now = clock.ticks_ms()
         d = clock.ticks_diff
         for c in list(self.due):
             if d(now, self.due[c]) >= 0:
-                del self.due[c]
-                c.hangup()
+                c.hangup()  # first: should it fail (MemoryError), the next round tries again
+                self.due.pop(c, None)
         t = self.dtmf
         if t and d(now, t[2]) >= 0:
             if t[0].state == "connected" and t[1]:
@@ -217,26 +358,67 @@ class Driver:
                 t[2] = clock.ticks_add(now, 100)
             else:
                 self.dtmf = []
+        if self.rtp_dtmf is not None and d(now, self.rtp_dtmf) >= 0:
+            self.rtp_dtmf = None
+            self.ms.send_dtmf(self.o["dtmf"])
+        if not self.placed and self.left > 0 and "calls" in self.o and self.may_call:
+            self.place()
         o = self.o
         if "unregister-after" in o and d(now, clock.ticks_add(self.t0, o["unregister-after"])) >= 0:
             del o["unregister-after"]
             self.ua.unregister()
+        if self.done and self.granted >= int(o.get("registrations", "0")):
+            return False
         return "exit-after" not in o or d(now, clock.ticks_add(self.t0, o["exit-after"])) < 0
+
+    def step(self, p):
+        """One round: SIP in and timers, the media frames due; then sleep until the next
+        timer or frame (at most 20 ms), or until a datagram wakes us."""
+        try:
+            wait = self.ua.poll()
+            ms = self.ms
+            if ms is not None:
+                w = ms.poll()
+                while w == 0:  # frames due (a backlog after a stall: Pacer bounds it)
+                    w = ms.poll()
+                w = (w + 999) // 1000
+                if w < wait:
+                    wait = w
+        except MemoryError:  # in a timer (feed() and the receive buffer's are caught inside)
+            out("error", "text=MemoryError:poll")
+            time.sleep(0.02)  # not in a spin: the next round may have room again
+            return
+        p.poll(wait if wait < 20 else 20)
 
     def run(self):
         p = select.poll()
         p.register(self.t.sock, select.POLLIN)
-        while self.timers():
+        while True:
             try:
-                wait = self.ua.poll()
-            except MemoryError:  # in a timer (feed() and the receive buffer's are caught inside)
-                out("error", "text=MemoryError")
-                time.sleep(0.02)  # not in a spin: the next round may have room again
-                continue
-            # sleep until the next timer, at most 20 ms; a datagram wakes us sooner
-            p.poll(wait if wait < 20 else 20)
-        self.ua.close()
-        out("exit", "dropped=%d" % self.ua.dropped)
+                if not self.timers():
+                    break
+            except MemoryError:  # building a request in a timer: the next round tries again
+                out("error", "text=MemoryError:timers")
+            self.step(p)
+        ua = self.ua
+        for c in list(ua.calls):  # (a copy: a call leaves the list as it ends)
+            c.hangup()
+        ua.close()
+        t = clock.ticks_ms()
+        if "drain" in self.o:
+            # what we started finishes by its own timers: BYE and REGISTER retransmitted
+            # until answered, absorbing states (RFC 3261 17: Timers D, J, K, L, M) run out
+            if ua.reg.state == "registered" or ua.reg.tx:
+                ua.unregister()
+            end = clock.ticks_add(t, self.o["drain"])
+            while (ua.txs.table or ua.calls) and clock.ticks_diff(end, clock.ticks_ms()) > 0:
+                self.step(p)
+        self.stop_media()
+        out(
+            "exit",
+            "dropped=%d tx=%d calls=%d ms=%d"
+            % (ua.dropped, len(ua.txs.table), len(ua.calls), clock.ticks_diff(clock.ticks_ms(), t)),
+        )
 
 
 def main(argv):
