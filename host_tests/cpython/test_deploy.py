@@ -12,11 +12,8 @@ import json
 import os
 import pty
 import re
-import select
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -25,6 +22,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "firmware"))
 
 import deploy  # noqa: E402
+from boardproc import BoardProcess as VirtualBoard  # noqa: E402
 
 import boards  # noqa: E402
 from intercom import config  # noqa: E402
@@ -45,16 +43,6 @@ FLASH = {
 }
 
 
-def wait_for(fn, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out after %s s waiting for %s" % (timeout, what))
-
-
 def make(target, timeout=120, env=None, **variables):
     if "FIRMWARE_DIR" in variables:  # compile the tests' firmware beside it, not into build/
         variables.setdefault("DEPLOY_BUILD", variables["FIRMWARE_DIR"] + "-build")
@@ -64,55 +52,6 @@ def make(target, timeout=120, env=None, **variables):
 
 def mpremote(port, *args, timeout=30):
     return subprocess.run([MPREMOTE, "connect", port] + list(args), capture_output=True, text=True, timeout=timeout)
-
-
-class VirtualBoard:
-    """tools/virtual_board.py in a directory of its own; stopped by the fixture."""
-
-    def __init__(self, directory, log):
-        self.dir = directory
-        self.log = log
-        self.proc = None
-
-    def start(self):
-        cmd = [sys.executable, os.path.join(ROOT, "tools", "virtual_board.py"), self.dir, "--log", self.log]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        r, _, _ = select.select([self.proc.stdout], [], [], 20)
-        assert r, "the virtual board printed no pty"
-        self.pty = self.proc.stdout.readline().strip()
-        assert self.pty.startswith("/dev/"), self.pty
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.proc.stdout.close()
-
-    def console(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-    def wait_console(self, pattern, timeout=20):
-        return wait_for(lambda: re.search(pattern, self.console()), timeout, "%r on the console" % pattern)
-
-    def files(self):
-        """{path: bytes} of everything in the board's directory."""
-        out = {}
-        for dirpath, _, names in os.walk(self.dir):
-            for n in names:
-                p = os.path.join(dirpath, n)
-                with open(p, "rb") as f:
-                    out[os.path.relpath(p, self.dir)] = f.read()
-        return out
 
 
 @pytest.fixture
