@@ -716,15 +716,19 @@ class Baresip(_Proc):
     def hangup(self):
         return self.command("hangup")
 
-    def send_dtmf(self, digits, gap=0.12):
+    def send_dtmf(self, digits, hold=0.15, gap=0.1):
         """Key `digits` on the phone; baresip sends RFC 4733 events.
 
-        cons holds a key until the next one arrives, so a space releases the last digit.
+        cons takes one byte a key; each is held `hold` s, then released with KEYCODE_REL
+        (0x04): baresip 1.0.0 holds a key until then (a space does not release it), and its
+        RFC 4733 event would not end before the call does.
         """
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            for ch in digits + " ":
+            for ch in digits:
                 s.sendto(ch.encode(), (HOST, self.cons_port))
+                time.sleep(hold)
+                s.sendto(b"\x04", (HOST, self.cons_port))
                 time.sleep(gap)
         finally:
             s.close()

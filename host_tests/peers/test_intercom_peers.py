@@ -11,7 +11,6 @@ Missing peers skip (or fail with MPSIP_REQUIRE_PEERS=1).
 
 import os
 import shutil
-import socket
 import time
 
 import pytest
@@ -160,20 +159,6 @@ def test_parallel_with_everyone_busy_ends_as_no_answer(pbx, phone, board):
 # ---------------------------------------------------------------- the door
 
 
-def key(phone, digits, hold=0.15, gap=0.1):
-    """Key digits on a baresip phone (cons: one byte a key), each released with KEYCODE_REL
-    (0x04): baresip 1.0.0 holds a key until then, and its RFC 4733 event does not end."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        for ch in digits:
-            s.sendto(ch.encode(), (peers.HOST, phone.cons_port))
-            time.sleep(hold)
-            s.sendto(b"\x04", (peers.HOST, phone.cons_port))
-            time.sleep(gap)
-    finally:
-        s.close()
-
-
 def _called_by_button(pbx, phone, board, **over):
     bob = phone("bob", registrar_port=pbx.port)
     b = board(pbx.port, call__targets=[bob.aor], **over)
@@ -186,7 +171,7 @@ def _called_by_button(pbx, phone, board, **over):
 
 def test_the_right_pin_opens_the_door_for_relay_s(pbx, phone, board):
     b, bob = _called_by_button(pbx, phone, board, door__relay_s=1)
-    key(bob, PIN + "#")
+    bob.send_dtmf(PIN + "#")
     assert b.wait("door-open", 3)["seconds"] == "1"
     t0 = time.monotonic()
     assert [kv["digit"] for _, kv in b.events("dtmf")] == list(PIN + "#")  # each once
@@ -201,11 +186,11 @@ def test_the_right_pin_opens_the_door_for_relay_s(pbx, phone, board):
 
 def test_wrong_pins_are_counted_then_locked_out(pbx, phone, board):
     b, bob = _called_by_button(pbx, phone, board, door__max_tries=2, door__lockout_s=30)
-    key(bob, "0000#")
+    bob.send_dtmf("0000#")
     assert b.wait("door-denied", 3)["tries"] == "1"
-    key(bob, "9999#")
+    bob.send_dtmf("9999#")
     assert b.wait("lockout", 3)["seconds"] == "30"
-    key(bob, PIN + "#")  # the right PIN, but locked out: ignored
+    bob.send_dtmf(PIN + "#")  # the right PIN, but locked out: ignored
     time.sleep(0.5)
     assert b.events("door-open") == [] and b.events("relay") == []
     bob.hangup()

@@ -11,7 +11,6 @@ tools/lossy_relay.py dropping 5% of the RTP each way: audio and DTMF still pass,
 
 import math
 import os
-import socket
 import time
 import wave
 
@@ -126,21 +125,6 @@ def test_the_tone_estimate_is_exact_enough_and_ignores_gaps():
 # ---------------------------------------------------------------- the call
 
 
-def key(phone, digits, hold=0.15, gap=0.1):
-    """Key `digits` on the phone (cons: one byte a key): each held `hold` s, then released with
-    KEYCODE_REL (0x04) - without it baresip 1.0.0 holds the last key until the call ends (a
-    space does not release it), and the receiver rightly waits for the event's end."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        for ch in digits:
-            s.sendto(ch.encode(), (peers.HOST, phone.cons_port))
-            time.sleep(hold)
-            s.sendto(b"\x04", (peers.HOST, phone.cons_port))
-            time.sleep(gap)
-    finally:
-        s.close()
-
-
 def dtmf_digits(ua):
     return [kv["digit"] for n, kv in ua.events() if n == "dtmf" and kv.get("via") == "rtp"]
 
@@ -158,7 +142,7 @@ def converse(ua, phone, keyed, ours, seconds):
     for `seconds` in all."""
     t0 = time.monotonic()
     time.sleep(0.4)  # audio flowing both ways first
-    key(phone, keyed)
+    phone.send_dtmf(keyed)
     wait_for(lambda: len(dtmf_digits(ua)) >= len(keyed), 4, "RFC 4733 DTMF at the UA")
     got = [phone.wait_event("CALL_DTMF_START", 4)["param"] for _ in ours]
     assert got == list(ours)
