@@ -9,13 +9,10 @@ MPSIP_REQUIRE_PEERS=1).
 """
 
 import os
-import subprocess
-import time
-
-import pytest
 
 from tools import peers
-from tools import run_micropython_tests as mprun
+
+from .test_ua_peers import SipUa, compiled  # noqa: F401 (a fixture)
 
 # The smallest heap (in 8K steps) with which the test passed 15 runs of 15 (72K: 0 of 5). The flood
 # itself costs next to nothing: its answers keep no transaction (RFC 3261 8.2.7), and the module loaded
@@ -24,47 +21,8 @@ from tools import run_micropython_tests as mprun
 # receive buffer. MPSIP_FLOOD_HEAP overrides it, to find the figure again.
 FLOOD_HEAP = os.environ.get("MPSIP_FLOOD_HEAP", "80K")
 
-MICROPYPATH = ":".join((".frozen", os.path.join(mprun.BUILD, "firmware"), os.path.join(mprun.BUILD, "tools")))
 
-
-@pytest.fixture(scope="module")
-def compiled():
-    """The firmware as a board runs it (.mpy) and sipua beside it."""
-    mprun.compile_tree()
-    src = os.path.join(peers.ROOT, "tools", "sipua.py")
-    dst = os.path.join(mprun.BUILD, "tools", "sipua.mpy")
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    subprocess.run([mprun.MPY_CROSS, "-march=host", "-s", "tools/sipua.py", "-o", dst, src], check=True)
-
-
-class SipUa(peers._Proc):
-    """tools/sipua.py on the MicroPython unix port; its stdout (the EVENT lines) in its log."""
-
-    name = "sipua"
-
-    def __init__(self, workdir, heap):
-        super().__init__(workdir)
-        self.port = peers.free_port(tcp=False)
-        self.heap = heap
-
-    def start(self):
-        argv = ["env", "MICROPYPATH=" + MICROPYPATH, mprun.MICROPYTHON, "-X", "heapsize=" + self.heap]
-        self._spawn(argv + ["-m", "sipua", "--port", str(self.port)], cwd=peers.ROOT)
-        deadline = time.monotonic() + 5
-        while "EVENT ready" not in self.log():
-            if time.monotonic() > deadline or not self.running():
-                self._fail("not ready")
-            time.sleep(0.02)
-        return self
-
-    def check(self):
-        """No exception escaped into an `error` event or out of the process."""
-        log = self.log()
-        assert "EVENT error" not in log and "Traceback" not in log and "MemoryError" not in log, self.log_tail()
-        assert self.running(), self.log_tail()
-
-
-def test_a_flood_of_bad_requests_leaves_the_ua_answering(started, sipp, compiled):
+def test_a_flood_of_bad_requests_leaves_the_ua_answering(started, sipp, compiled):  # noqa: F811
     ua = started.add(SipUa(started.dir("sipua"), FLOOD_HEAP)).start()
     s = sipp("uac_flood.xml", remote="127.0.0.1:%d" % ua.port, extra_args=["-s", "ua"], timeout=30).start()
     rc = s.wait()
