@@ -159,7 +159,14 @@ class Sound:
         mic_gain_db=0,
         volume=80,
         on_dtmf=None,
+        codec="PCMU",
     ):
+        # The preferred codec's G.711 tables (4.6 KB for PCMU) are built now, while the
+        # heap is whole: built at the first call's answer they once found no 4 KB block
+        # in a heap fragmented by ringing and retransmissions. g711 keeps them.
+        law = g711.PCMU if codec == "PCMU" else g711.PCMA
+        g711.enc_table(law)
+        g711.dec_table(law)
         self.clock = clock
         self.open_rtp = open_rtp
         self.address = address

@@ -177,6 +177,7 @@ class Station:
             mic_gain_db=audio["mic_gain"],
             volume=audio["volume"],
             on_dtmf=self._rtp_dtmf,
+            codec=audio["codecs"][0],
         )
         self.app = Intercom(
             self.cfg,
