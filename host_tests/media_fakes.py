@@ -156,7 +156,7 @@ class Tone:
 
     def readinto(self, buf):
         n = len(buf)
-        if self.frame is None:
+        if self.frame is None or len(self.frame) != n:  # (a reused session: another ptime)
             w = 4 if self.fmt == "s32" else 2
             self.frame = f = bytearray(n)
             for i in range(n // w):

@@ -1,12 +1,12 @@
 # Microphone/speaker paths: fused kernels against a straightforward unfused
 # reference (convert, FIR, gain, G.711 one sample at a time), viper against the
 # plain twin on MicroPython, and the half-band filter's measured response. Also the
-# host audio sources and sinks (audio.py) that feed these paths (here rather than in
+# host audio sources and sinks (audio.py, wav.py) that feed these paths (here rather than in
 # test_media.py, whose two sessions need the heap).
 import math
 import sys
 
-from mpsip import audio, dsp, g711
+from mpsip import _g711p, audio, dsp, g711, wav
 from support import raises
 
 _C1, _C2, _C3, _C4 = dsp.TAPS
@@ -135,7 +135,7 @@ def _spk_case(name, law, impl_table, frames=3, n=40, ref=True, vol=300):
 def test_fused_kernel_matches_unfused_reference(case):
     name, law_name = case
     law = _LAW[law_name]
-    for table in [dsp.PY] + ([dsp.V] if MP else []):
+    for table in [_g711p.PY] + ([dsp.V] if MP else []):
         if name.startswith("mic"):
             got, want = _mic_case(name, law, table)
         else:
@@ -150,7 +150,7 @@ def test_unity_and_zero_gain_paths_match_the_unfused_reference(case):
     law = _LAW[law_name]
     n = 40 if name.endswith("d") or name == "spku" else 37
     for g in (256, 0, 257):
-        for table in [dsp.PY] + ([dsp.V] if MP else []):
+        for table in [_g711p.PY] + ([dsp.V] if MP else []):
             if name.startswith("mic"):
                 got, want = _mic_case(name, law, table, 2, n, gain=g)
             else:
@@ -160,15 +160,15 @@ def test_unity_and_zero_gain_paths_match_the_unfused_reference(case):
 
 def test_viper_and_plain_kernels_give_identical_bytes(case):
     if not MP:
-        assert not dsp.VIPER and dsp._kernels(None) is dsp.PY
+        assert not dsp.VIPER and dsp._kernels(None) is _g711p.PY
         return
     assert dsp.VIPER
     for law in (g711.PCMU, g711.PCMA):
         if case.startswith("mic"):
-            a, _ = _mic_case(case, law, dsp.PY, 4, 160, False)
+            a, _ = _mic_case(case, law, _g711p.PY, 4, 160, False)
             b, _ = _mic_case(case, law, dsp.V, 4, 160, False)
         else:
-            a, _ = _spk_case(case, law, dsp.PY, 4, 160, False)
+            a, _ = _spk_case(case, law, _g711p.PY, 4, 160, False)
             b, _ = _spk_case(case, law, dsp.V, 4, 160, False)
         assert a == b
 
@@ -318,7 +318,7 @@ def _remove(path):
 
 
 def test_wav_sink_writes_a_valid_header_and_source_reads_it_back():
-    sink = audio.WavSink(_WAV, 16000)
+    sink = wav.WavSink(_WAV, 16000)
     frame = bytearray(640)
     for f in range(3):
         for i in range(320):
@@ -332,7 +332,7 @@ def test_wav_sink_writes_a_valid_header_and_source_reads_it_back():
     assert data[0:4] == b"RIFF" and data[8:16] == b"WAVEfmt " and data[36:40] == b"data"
     assert (data[4] | data[5] << 8) == 36 + 1920 and (data[40] | data[41] << 8) == 1920
     assert (data[24] | data[25] << 8) == 16000
-    src = audio.WavSource(_WAV)
+    src = wav.WavSource(_WAV)
     assert src.rate == 16000 and src.fmt == "s16"
     got = bytearray(640)
     for f in range(3):
@@ -344,16 +344,16 @@ def test_wav_sink_writes_a_valid_header_and_source_reads_it_back():
 
 
 def test_wav_source_pads_the_last_frame_and_can_loop():
-    sink = audio.WavSink(_WAV, 8000)
+    sink = wav.WavSink(_WAV, 8000)
     sink.write(bytearray(b"\x01" * 500))  # 250 samples: one full 160-sample frame and a bit
     sink.close()
-    src = audio.WavSource(_WAV)
+    src = wav.WavSource(_WAV)
     buf = bytearray(320)
     assert src.readinto(buf) == 320
     assert src.readinto(buf) == 320 and buf[179] == 1 and buf[180] == 0
     assert src.readinto(buf) == 0
     src.close()
-    src = audio.WavSource(_WAV, loop=True)
+    src = wav.WavSource(_WAV, loop=True)
     for _ in range(5):
         assert src.readinto(buf) == 320
     assert buf == bytearray(b"\x01" * 320)
@@ -365,10 +365,10 @@ def test_wav_source_refuses_what_it_cannot_play():
     with open(_WAV, "wb") as fh:
         fh.write(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x02\x00\x40\x1f\x00\x00")
         fh.write(b"\x00\x7d\x00\x00\x04\x00\x10\x00data\x00\x00\x00\x00")
-    raises(ValueError, audio.WavSource, _WAV)  # stereo
+    raises(ValueError, wav.WavSource, _WAV)  # stereo
     with open(_WAV, "wb") as fh:
         fh.write(b"JUNK" * 5)
-    raises(ValueError, audio.WavSource, _WAV)
+    raises(ValueError, wav.WavSource, _WAV)
     _remove(_WAV)
 
 

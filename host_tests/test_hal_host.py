@@ -5,7 +5,8 @@ import sys
 
 from hal.host import COMMANDS, Platform, Recorder, mic_from
 
-from mpsip.audio import ToneSource, WavSource
+from mpsip.audio import ToneSource
+from mpsip.wav import WavSource
 
 MP = sys.implementation.name == "micropython"
 TMP = "/tmp/mpsip-test-hal-%d" % os.getpid() if hasattr(os, "getpid") else "/tmp/mpsip-test-hal"

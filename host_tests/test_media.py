@@ -1,6 +1,7 @@
 # The media session end to end over an in-memory UDP (media_fakes.py): a tone crossing,
 # mute and push-to-talk, DTMF, latching, packet splitting, bad packets, SSRC changes,
-# geometry. The heap-locked loop, RTCP, real sockets and pacing: test_media_loop.py.
+# geometry. The heap-locked loop, RTCP, real sockets and pacing: test_media_loop.py;
+# one session across calls: test_media_calls.py.
 import gc
 
 from media_fakes import A_ADDR, B_ADDR, FakeClock, MpSock, PeakSink, Tone, pair, run

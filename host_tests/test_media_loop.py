@@ -35,7 +35,7 @@ def test_rtcp_reports_flow_both_ways_without_allocating():
     a, b, sa, sb = pair({}, clock, rtcp=True, b_cls=MpSock)
     # The RTCP ports latch (and allocate, in recvfrom) on the first report, 2.5-7.5 s in
     run(clock, (a, b), 400)
-    assert a.rtcp_port.latched and b.rtcp_port.latched
+    assert a.rtcp.port.latched and b.rtcp.port.latched
     got_a = a.rtcp.received
     got_b = b.rtcp.received
     heap_locked_frames(a, b, clock, 400)  # 8 s more: at least one report each way

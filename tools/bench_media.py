@@ -110,8 +110,12 @@ def dsp_rows(impl):
     dec = dsp.SpeakerPath(g711.PCMU, 8000, 160, impl=impl)
     pcm8 = bytearray(320)
     rows["dec8"] = (per_call_us(lambda: dec.process(codes, pcm8)), heap_per_call(lambda: dec.process(codes, pcm8)))
-    enc_k = g711.enc_kernel if impl != "py" else g711.enc_py
-    dec_k = g711.dec_kernel if impl != "py" else g711.dec_py
+    if impl == "py":
+        from mpsip import _g711p
+
+        enc_k, dec_k = _g711p.enc_py, _g711p.dec_py
+    else:
+        enc_k, dec_k = g711.enc_kernel, g711.dec_kernel
     r, k = g711.enc_shift(g711.PCMU)
     etab = g711.enc_table(g711.PCMU)
     dtab = g711.dec_table(g711.PCMU)
@@ -284,7 +288,7 @@ def child():
 
 ROWS = ("mic", "enc8", "spk", "dec8", "enc8-k", "dec8-k", "frame", "frame-8k", "frame-mem")
 TARGETS = {"mic": 3.0, "enc8": 3.0, "spk": 3.0, "dec8": 3.0, "frame": 15.0, "frame-8k": 15.0, "frame-mem": 15.0}
-HEAP_MODULES = ("g711", "dsp", "rtp", "jitter", "dtmf", "audio", "media")
+HEAP_MODULES = ("g711", "dsp", "rtp", "jitter", "dtmf", "audio", "media", "rtcp", "wav")
 IMPORT_PROBE = "import gc; gc.collect(); a=gc.mem_alloc(); import %s; gc.collect(); print(gc.mem_alloc()-a)"
 # One session per microphone/speaker geometry, after a first one has built the codec tables
 # (shared by every session: measured on their own), two frames run so that lazy state exists.
@@ -303,6 +307,13 @@ for fmt, rate in (("s32", 16000), ("s16", 8000)):
     m = media.MediaSession(s, addr(%d), audio.SilenceSource(rate, fmt), audio.NullSink(rate))
     m.frame(); m.frame()
     gc.collect(); print("session-%%s-%%d" %% (fmt, rate), gc.mem_alloc() - a)
+    r = addr(%d)
+    for k in range(3):  # a call's start on the reused session (allocated, GC off)
+        m.stop(); gc.collect(); gc.disable(); a = gc.mem_alloc()
+        m.start(s, r)
+        n = gc.mem_alloc() - a; gc.enable()
+    print("start-reused-%%s-%%d" %% (fmt, rate), n)
+    m.stop()
     m = None
 """
 
@@ -333,7 +344,7 @@ def heap_rows(upy, root):
         for m in HEAP_MODULES:
             out["import mpsip." + m] = int(probe(IMPORT_PROBE % ("mpsip." + m))[0])
         out["import media+audio"] = int(probe(IMPORT_PROBE % "mpsip.media, mpsip.audio")[0])
-        for line in probe(SESSION_PROBE % (47230, 47232)):
+        for line in probe(SESSION_PROBE % (47230, 47232, 47232)):
             if line.strip():
                 k, v = line.split()
                 out[k] = int(v)

@@ -25,10 +25,11 @@ if os.path.join(ROOT, "firmware") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
 
 from mpsip import transaction  # noqa: E402
-from mpsip.audio import NullSink, ToneSource, WavSink  # noqa: E402
+from mpsip.audio import NullSink, ToneSource  # noqa: E402
 from mpsip.media import Clock, MediaSession  # noqa: E402
 from mpsip.transport import Udp  # noqa: E402
 from mpsip.ua import UserAgent  # noqa: E402
+from mpsip.wav import WavSink  # noqa: E402
 
 # The board bounds its server transactions (503 beyond, a heap guard: RFC 3261 21.5.4); a phone
 # on a PC that takes a call every few hundred ms (the soak) holds more than that in their 32 s

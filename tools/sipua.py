@@ -134,9 +134,10 @@ class Driver:
         self.done = False  # the --calls are all over: exit
         self.granted = 0  # registrations granted
         self.op = None  # ticks_us when register() or call() was made, for the us= key
-        self.ms = None  # the MediaSession of the connected call
-        self.mcall = None  # its call
-        self.rtp = None  # its socket
+        self.ms = None  # the MediaSession, made once (with --media) and reused by every call
+        self.mcall = None  # the call whose media it runs
+        self.sink = None  # that call's recording (or a NullSink)
+        self.rtp = None  # the call's RTP socket
         self.remote = None  # its peer's (address, port) from SDP
         self.rtp_dtmf = None  # ticks_ms when --dtmf goes out
         self.host = host = o.get("host", "127.0.0.1")
@@ -163,18 +164,28 @@ class Driver:
             codecs=tuple(o.get("codecs", "PCMU,PCMA").split(",")),
             on_event=self.event,
         )
-        self.mods = None
         if [k for k in _MEDIA if k in o]:
             from mpsip import audio, g711
             from mpsip.media import MediaSession
 
-            self.mods = (audio, MediaSession)
+            # The session (every buffer of a call's media) and the G.711 tables (PCMU's
+            # encoder: one 4 KB block) are made now, while the heap is in one piece, and
+            # kept: a call's start then allocates next to nothing.
             for c in self.ua.codecs:
-                # G.711 tables are made once and kept (PCMU's encoder: one 4 KB block):
-                # made now, while the heap is in one piece, not in a fragmented call
                 law = g711.PCMA if c == "PCMA" else g711.PCMU
                 g711.enc_table(law)
                 g711.dec_table(law)
+            law = g711.PCMA if self.ua.codecs[0] == "PCMA" else g711.PCMU  # the session's
+            m = o.get("mic", "")
+            if m.startswith("tone:"):
+                src = audio.ToneSource(int(m[5:]))
+            elif m:
+                from mpsip.wav import WavSource
+
+                src = WavSource(m, True)
+            else:
+                src = audio.SilenceSource()
+            self.ms = MediaSession(None, None, src, audio.NullSink(), clock, law, on_dtmf=self.dtmf_in)
         out("ready", "port=%d" % port, heap())
         if reg:
             self.op = clock.ticks_us()
@@ -226,7 +237,7 @@ class Driver:
             kv.append(heap())
         elif name in ("connected", "early", "media") and arg is not None:
             kv.append("codec=%s remote=%s:%d dir=%s" % (arg.codec, arg.address, arg.port, arg.direction))
-            if self.mods and name != "early" and (name == "connected" or c is self.mcall):
+            if self.ms and name != "early" and (name == "connected" or c is self.mcall):
                 try:
                     self.media(c, arg)  # first: the heap below is a call's with its media
                 except (MemoryError, OSError, ValueError) as e:
@@ -274,45 +285,37 @@ class Driver:
     # --- media -------------------------------------------------------------------------------
     def media(self, c, neg):
         """Start the call's media, or follow its re-negotiation (RFC 3264 8): the same
-        session on hold and resume, a new one (same mic and recording) on a new address
-        or codec."""
+        stream on hold and resume, a new one (same recording) on a new address or codec."""
         ms = self.ms
-        src = sink = None
-        if ms is not None:
-            if self.mcall is c:
-                if ms.pt == neg.pt and self.remote == (neg.address, neg.port):
-                    ms.mute(neg.direction not in _SENDING)
-                    return
-                src, sink = ms.source, ms.sink
-            self.stop_media(src is None)
+        if self.mcall is not None:
+            if self.mcall is c and ms.pt == neg.pt and self.remote == (neg.address, neg.port):
+                ms.mute(neg.direction not in _SENDING)
+                return
+            self.stop_media(self.mcall is not c)
         o = self.o
-        audio, MediaSession = self.mods
-        if src is None:
-            m = o.get("mic", "")
-            if m.startswith("tone:"):
-                src = audio.ToneSource(int(m[5:]))
-            else:
-                src = audio.WavSource(m, True) if m else audio.SilenceSource()
+        if self.sink is None:
             path = o.get("record")
             if path and c.n > 1:
                 path = "%s-%d.wav" % (path[:-4] if path.endswith(".wav") else path, c.n)
-            sink = audio.WavSink(path) if path else audio.NullSink()
+            if path:
+                from mpsip.wav import WavSink
+
+                self.sink = WavSink(path)
+            else:
+                self.sink = ms.sink  # the NullSink it was made with
+        ms.sink = self.sink
         s = self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(sockaddr(self.host, int(o.get("rtp-local", o.get("rtp-port", "40000")))))
-        self.remote = (neg.address, neg.port)
-        self.mcall = c
-        ms = self.ms = MediaSession(
+        ms.start(
             s,
             sockaddr(neg.address, neg.port),
-            src,
-            sink,
-            clock,
             neg.pt,
             neg.ptime if neg.ptime in (10, 20, 30, 40) else 20,
             neg.dtmf_pt or 101,
         )
-        ms.dtmf_rx.on_event = self.dtmf_in
+        self.remote = (neg.address, neg.port)
+        self.mcall = c
         ms.mute(neg.direction not in _SENDING)
         if "dtmf" in o:
             self.rtp_dtmf = clock.ticks_add(clock.ticks_ms(), 500)
@@ -322,10 +325,10 @@ class Driver:
         out("dtmf", self.num(self.mcall), "digit=%s via=rtp ms=%d" % (digit, ms))
 
     def stop_media(self, close=True):
-        """End the media; its figures on an `rtp` line. close: the mic and the recording too
-        (not when a re-negotiation hands them to a new session)."""
+        """End the call's media; its figures on an `rtp` line. close: its recording too
+        (not when a re-negotiation hands it to the next stream)."""
         ms = self.ms
-        if ms is not None:
+        if self.mcall is not None:
             st = ms.stats
             jb = ms.jb
             lost = (st.cycles << 16) + st.max_seq - st.base_seq + 1 - st.received if ms.have_peer else 0
@@ -336,11 +339,14 @@ class Driver:
                 % (ms.frames, ms.rx_packets, lost, jb.late, jb.dups, jb.concealed),
                 "bad=%d other=%d split=%d errors=%d" % (ms.rx_bad, ms.rx_other, ms.rx_split, ms.port.errors),
             )
-            if close:
-                ms.close()
+            ms.stop()
+        if close and self.sink is not None:
+            if hasattr(self.sink, "close"):
+                self.sink.close()
+            self.sink = None
         if self.rtp is not None:
             self.rtp.close()
-        self.ms = self.mcall = self.rtp = self.remote = self.rtp_dtmf = None
+        self.mcall = self.rtp = self.remote = self.rtp_dtmf = None
 
     # --- the loop ----------------------------------------------------------------------------
     def timers(self):
@@ -377,7 +383,7 @@ class Driver:
         try:
             wait = self.ua.poll()
             ms = self.ms
-            if ms is not None:
+            if self.mcall is not None:
                 w = ms.poll()
                 while w == 0:  # frames due (a backlog after a stall: Pacer bounds it)
                     w = ms.poll()
@@ -414,6 +420,8 @@ class Driver:
             while (ua.txs.table or ua.calls) and clock.ticks_diff(end, clock.ticks_ms()) > 0:
                 self.step(p)
         self.stop_media()
+        if self.ms is not None:
+            self.ms.close()  # the microphone's file
         out(
             "exit",
             "dropped=%d tx=%d calls=%d ms=%d"

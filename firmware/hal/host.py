@@ -10,11 +10,11 @@
 #   WAV recording of everything the speaker plays (calls, ring-back, tones), or nothing;
 # - the network is the host's: up, at "ip" (default 127.0.0.1), unless `net-down`.
 import select
-import struct
 import sys
 
 from hal import Sockets
-from mpsip.audio import NullSink, ToneSource, WavSource
+from mpsip.audio import NullSink, ToneSource
+from mpsip.wav import WavSource, header
 
 COMMANDS = ("press", "release", "quit", "heap", "net-down", "net-up")
 
@@ -32,11 +32,8 @@ class Recorder:
         self._header()
 
     def _header(self):
-        rate = self.rate
         self.f.seek(0)
-        self.f.write(b"RIFF" + struct.pack("<I", 36 + self.size) + b"WAVEfmt ")
-        self.f.write(struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16) + b"data")
-        self.f.write(struct.pack("<I", self.size))
+        self.f.write(header(self.rate, self.size))
         self.f.seek(44 + self.size)
 
     def write(self, buf):

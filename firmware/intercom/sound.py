@@ -1,5 +1,6 @@
-# The door station's audio around the media loop: one MediaSession per call on the
-# platform's microphone and speaker, and what a door station adds to it:
+# The door station's audio around the media loop: one MediaSession on the platform's
+# microphone and speaker, made at boot and reused by every call (a call's start then
+# allocates next to nothing), and what a door station adds to it:
 # - tones: ring-back on the speaker while an outgoing call rings (no session yet), a
 #   confirmation when the door opens and a warning before the call limit, heard at both
 #   ends (they replace the microphone's frame on the way out and the speaker's frame);
@@ -10,7 +11,7 @@
 from mpsip import g711
 from mpsip.audio import ToneSource
 from mpsip.dsp import UNITY
-from mpsip.media import MediaSession, Pacer
+from mpsip.media import MediaSession
 
 try:
     from micropython import const
@@ -122,7 +123,6 @@ class _Speaker:
         self.rate = speaker.rate
         self.tone = tone
         self.gate = gate
-        self.samples = speaker.rate // 1000 * _PTIME
         self.player = Player(tone)
         self.hang = 0  # frames left with the far end counted as speaking
 
@@ -130,7 +130,7 @@ class _Speaker:
         if self.player.next():
             self.tone.readinto(buf)
         elif self.gate:
-            if peak(buf, self.samples) > _GATE_LEVEL:
+            if peak(buf, len(buf) >> 1) > _GATE_LEVEL:
                 self.hang = _GATE_HANG
             elif self.hang:
                 self.hang -= 1
@@ -161,17 +161,10 @@ class Sound:
         on_dtmf=None,
         codec="PCMU",
     ):
-        # The preferred codec's G.711 tables (4.6 KB for PCMU) are built now, while the
-        # heap is whole: built at the first call's answer they once found no 4 KB block
-        # in a heap fragmented by ringing and retransmissions. g711 keeps them.
-        law = g711.PCMU if codec == "PCMU" else g711.PCMA
-        g711.enc_table(law)
-        g711.dec_table(law)
         self.clock = clock
         self.open_rtp = open_rtp
         self.address = address
         self.on_dtmf = on_dtmf
-        self.mic_shift = mic_shift
         self.gain = min(q8_db(mic_gain_db), 16384)
         self.volume = UNITY * volume // 100
         amp = _TONE_LEVEL
@@ -180,9 +173,24 @@ class Sound:
         amp = max(1, min(32767, amp * UNITY // max(self.gain, 1)))  # the mic gain comes after
         self.mic = _Mic(mic, ToneSource(_SIGNAL_HZ, mic.rate, amp, mic.fmt))
         self.speaker = _Speaker(speaker, ToneSource(_SIGNAL_HZ, speaker.rate, _TONE_LEVEL), half_duplex)
-        self.ring_buf = bytearray(self.speaker.samples * 2)
-        self.ring_pacer = None
-        self.session = None
+        # Made now, while the heap is whole, with the preferred codec's G.711 tables (4.6 KB
+        # for PCMU): built at a call's answer they once found no 4 KB block in a heap
+        # fragmented by ringing and retransmissions. The other law's, at its first call.
+        self.session = MediaSession(
+            None,
+            None,
+            self.mic,
+            self.speaker,
+            clock,
+            pt=g711.PCMU if codec == "PCMU" else g711.PCMA,
+            ptime=_PTIME,
+            mic_shift=mic_shift,
+            mic_gain=self.gain,
+            volume=self.volume,
+            on_dtmf=self._dtmf,
+        )
+        self.live = False  # a call's media is running
+        self.ringing = False  # ring-back on the speaker, paced by the idle session's Pacer
         self.sock = None
         self.talking = None  # push-to-talk: None (not used), True (held), False
         self.may_send = True  # False when the answer says recvonly/inactive
@@ -193,20 +201,14 @@ class Sound:
         self.ringback(False)
         self.sock = self.open_rtp()
         self.talking = None
-        self.session = MediaSession(
+        self.session.start(
             self.sock,
             self.address(neg.address, neg.port),
-            self.mic,
-            self.speaker,
-            self.clock,
-            pt=neg.pt,
-            ptime=neg.ptime if neg.ptime in (10, 20, 30, 40) else _PTIME,
-            dtmf_pt=neg.dtmf_pt or 101,
-            mic_shift=self.mic_shift,
-            mic_gain=self.gain,
-            volume=self.volume,
-            on_dtmf=self._dtmf,
+            neg.pt,
+            neg.ptime if neg.ptime in (10, 20, 30, 40) else _PTIME,  # above 20: sent at 20
+            neg.dtmf_pt or 101,
         )
+        self.live = True
         # RFC 3264 6.1: recvonly/inactive from our side: no audio (encoded silence still flows)
         self.may_send = neg.direction not in ("recvonly", "inactive")
         return self
@@ -218,8 +220,7 @@ class Sound:
     def ptt(self, talking):
         """Held: the microphone is live and the speaker muted; released: the reverse."""
         self.talking = talking
-        if self.session is not None:
-            self.session.mute_speaker = talking
+        self.session.mute_speaker = talking
 
     def tone(self, name):
         steps = TONES[name]
@@ -227,13 +228,12 @@ class Sound:
         self.speaker.player.play(steps)
 
     def close(self):
-        s = self.session
-        self.session = None
+        """The call's media ends; the session stays for the next call."""
+        self.live = False
+        self.session.stop()
         self.mic.player.stop()
         self.speaker.player.stop()
         self.speaker.hang = 0
-        if s is not None:
-            s.close()
         if self.sock is not None:
             if hasattr(self.sock, "close"):
                 self.sock.close()
@@ -241,18 +241,21 @@ class Sound:
 
     def ringback(self, on):
         """On the speaker only: the caller at the door hears that the far end rings."""
-        if on and self.session is None and self.ring_pacer is None:
+        if on and not self.live and not self.ringing:
             self.speaker.player.play(TONES["ringback"], True, _RINGBACK_HZ)
-            self.ring_pacer = Pacer(self.clock, _PTIME * 1000)
-        elif not on and self.ring_pacer is not None:
+            p = self.session.pacer  # (start() sets its period again)
+            p.period = _PTIME * 1000
+            p.start()
+            self.ringing = True
+        elif not on and self.ringing:
             self.speaker.player.stop()
-            self.ring_pacer = None
+            self.ringing = False
 
     # --- the loop ------------------------------------------------------------------------------
     def poll(self):
         """Run a due frame; ms until the next is due (1000 when there is nothing to play)."""
         s = self.session
-        if s is not None:
+        if self.live:
             # Who may be heard this frame: a tone always (it is ours, not the room's);
             # else not while push-to-talk is released or the gate hears the far end.
             mute = not self.may_send
@@ -260,13 +263,12 @@ class Sound:
                 mute = self.talking is False or self.speaker.hang > 0
             s.mute_mic = mute
             return s.poll() // 1000
-        p = self.ring_pacer
-        if p is None:
+        if not self.ringing:
             return 1000
-        w = p.due()
+        w = s.pacer.due()
         if w:
             return w // 1000
-        buf = self.ring_buf
+        buf = s.spk_all  # a 20 ms frame at the speaker's rate, free between calls
         g711.fill(buf, 0, len(buf), 0)
         self.speaker.write(buf)  # the player puts the ring-back's on frames in
         return 0

@@ -41,147 +41,27 @@ UNITY = const(256)  # gain and volume are Q8
 GAIN_MAX = const(16384)
 
 
-# --- plain-Python twins of the viper kernels: same integer arithmetic, one sample at
-# a time (compact rather than fast: on MicroPython they only run in tests) ---
-
-
-def _sample(src, i, wide, s):
-    """Input sample i as an int: s16 LE, or an s32 LE slot >> s saturated to 16 bits."""
-    if wide:
-        j = 4 * i
-        x = src[j] | (src[j + 1] << 8) | (src[j + 2] << 16) | (src[j + 3] << 24)
-        if x & 0x80000000:
-            x -= 0x100000000
-        x >>= s
-        return 32767 if x > 32767 else (-32768 if x < -32768 else x)
-    x = src[2 * i] | (src[2 * i + 1] << 8)
-    return x - 0x10000 if x & 0x8000 else x
-
-
-def _code(v, g, tab, r, k):
-    """Gain (Q8), saturate, G.711 through the reduced-magnitude table (g711.py)."""
-    v = (v * g) >> 8
-    if v > 32767:
-        v = 32767
-    elif v < -32768:
-        v = -32768
-    return tab[(r - 1 - v) >> k] if v < 0 else tab[(v + r) >> k] | 0x80
-
-
-def _mic(src, n, dst, tab, prm, st, wide):
-    r = prm[0]
-    k = prm[1]
-    s = prm[2]
-    g = prm[3]
-    if st is None:  # 8 kHz: no filter
-        for i in range(n):
-            dst[i] = _code(_sample(src, i, wide, s), g, tab, r, k)
-        return
-    # Delay lines: e[0..7] the last 8 odd-indexed inputs (the even taps of the window,
-    # newest first), o[0..3] the last 4 even-indexed inputs (o[3] is the centre tap).
-    e = list(st[0:8])
-    o = list(st[8:12])
-    for i in range(n):
-        o.insert(0, _sample(src, 2 * i, wide, s))
-        o.pop()
-        e.insert(0, _sample(src, 2 * i + 1, wide, s))
-        e.pop()
-        y = (
-            16384 * o[3]
-            + _C1 * (e[3] + e[4])
-            + _C2 * (e[2] + e[5])
-            + _C3 * (e[1] + e[6])
-            + _C4 * (e[0] + e[7])
-            + _ROUND
-        ) >> 15
-        dst[i] = _code(y, g, tab, r, k)  # y may overshoot int16 (|y| < 46800): saturated after the gain
-    for i in range(8):
-        st[i] = e[i]
-    for i in range(4):
-        st[8 + i] = o[i]
-
-
-def mic16_py(src, n, dst, tab, prm):
-    """n s16 LE samples at 8 kHz -> gain -> n codes."""
-    _mic(src, n, dst, tab, prm, None, False)
-
-
-def mic32_py(src, n, dst, tab, prm):
-    """n s32 LE I2S slots at 8 kHz -> >> shift -> gain -> n codes."""
-    _mic(src, n, dst, tab, prm, None, True)
-
-
-def mic16d_py(src, n, dst, tab, prm, st):
-    """2n s16 LE samples at 16 kHz -> half-band decimate -> gain -> n codes."""
-    _mic(src, n, dst, tab, prm, st, False)
-
-
-def mic32d_py(src, n, dst, tab, prm, st):
-    """2n s32 LE I2S slots at 16 kHz -> >> shift -> decimate -> gain -> n codes."""
-    _mic(src, n, dst, tab, prm, st, True)
-
-
-def _put(dst, i, v):
-    dst[2 * i] = v & 0xFF
-    dst[2 * i + 1] = (v >> 8) & 0xFF
-
-
-def spk_py(src, n, dst, tab, vol, st=None):
-    """n codes -> volume -> n s16 LE samples; with st, half-band interpolated x2 -> 2n."""
-    if st is not None:
-        d = list(st)
-    for i in range(n):
-        v = (tab[src[i]] * vol) >> 8
-        v = 32767 if v > 32767 else (-32768 if v < -32768 else v)
-        if st is None:
-            _put(dst, i, v)
-            continue
-        d.insert(0, v)
-        d.pop()
-        # Interpolation doubles the taps (zero-stuffing halves the energy); the odd
-        # output is the centre tap alone, i.e. a delayed input sample.
-        z = (
-            2 * _C4 * (d[0] + d[7])
-            + 2 * _C3 * (d[1] + d[6])
-            + 2 * _C2 * (d[2] + d[5])
-            + 2 * _C1 * (d[3] + d[4])
-            + _ROUND
-        ) >> 15
-        _put(dst, 2 * i, 32767 if z > 32767 else (-32768 if z < -32768 else z))
-        _put(dst, 2 * i + 1, d[3])
-    if st is not None:
-        for i in range(8):
-            st[i] = d[i]
-
-
-spku_py = spk_py
-
-
 try:
     from mpsip._g711v import mic16_v, mic16d_v, mic32_v, mic32d_v, spk_v, spku_v
 
     VIPER = True
+    # kernel sets by name (the plain twins' set, _g711p.PY, is loaded only when asked for)
+    V = {"mic16": mic16_v, "mic16d": mic16d_v, "mic32": mic32_v, "mic32d": mic32d_v}
+    V["spk"] = spk_v
+    V["spku"] = spku_v
 except ImportError:  # CPython, or a port without the native emitter
-    mic16_v = mic16d_v = mic32_v = mic32d_v = spk_v = spku_v = None
     VIPER = False
-
-# kernel sets by name, so tests can run both twins side by side
-PY = {"mic16": mic16_py, "mic16d": mic16d_py, "mic32": mic32_py, "mic32d": mic32d_py}
-PY["spk"] = spk_py
-PY["spku"] = spku_py
-V = {"mic16": mic16_v, "mic16d": mic16d_v, "mic32": mic32_v, "mic32d": mic32d_v}
-V["spk"] = spk_v
-V["spku"] = spku_v
+    V = None
 
 
 def _kernels(impl):
-    if impl == "py":
+    if impl == "viper" and not VIPER:
+        raise ValueError("viper kernels need MicroPython")
+    if impl == "py" or not VIPER:
+        from mpsip._g711p import PY
+
         return PY
-    if impl == "viper":
-        if not VIPER:
-            raise ValueError("viper kernels need MicroPython")
-        return V
-    return V if VIPER else PY
+    return V
 
 
 class MicPath:
@@ -198,16 +78,28 @@ class MicPath:
             raise ValueError("shift 8..16, gain 0..16384 (Q8)")
         if rate == 16000 and samples % 2:
             raise ValueError("samples per frame must be even")  # the 16 kHz kernels take pairs
-        self.law = law
-        self.samples = samples  # codes per frame (8 kHz)
         self.decim = rate == 16000
-        self.in_bytes = samples * (2 if self.decim else 1) * (4 if fmt == "s32" else 2)
-        r, k = g711.enc_shift(law)
-        self.prm = array.array("i", [r, k, shift, gain])
-        self.tab = g711.enc_table(law)
+        self.width = 4 if fmt == "s32" else 2
+        self.cap = samples  # the largest frame configure() takes
+        self.prm = array.array("i", [0, 0, shift, gain])
         self.st = array.array("h", [0] * 12)
         name = ("mic32" if fmt == "s32" else "mic16") + ("d" if self.decim else "")
         self._k = _kernels(impl)[name]
+        self.configure(law, samples)
+
+    def configure(self, law, samples):
+        """Another call: its law and frame size (up to the one made for), history cleared.
+        Allocates nothing once the law's table exists (g711 keeps it)."""
+        if samples > self.cap or (self.decim and samples % 2):
+            raise ValueError("frame larger than made for")
+        self.law = law
+        self.samples = samples  # codes per frame (8 kHz)
+        self.in_bytes = samples * (2 if self.decim else 1) * self.width
+        r, k = g711.enc_shift(law)
+        self.prm[0] = r
+        self.prm[1] = k
+        self.tab = g711.enc_table(law)
+        self.reset()
 
     def set_gain(self, gain):
         if not 0 <= gain <= GAIN_MAX:
@@ -239,14 +131,22 @@ class SpeakerPath:
             raise ValueError("speaker rate must be 8000 or 16000")
         if rate == 16000 and samples % 2:
             raise ValueError("samples per frame must be even")  # the 16 kHz kernels take pairs
-        self.law = law
-        self.samples = samples
         self.up = rate == 16000
-        self.out_bytes = samples * (4 if self.up else 2)
+        self.cap = samples
         self.volume = volume
-        self.tab = g711.dec_table(law)
         self.st = array.array("h", [0] * 8)
         self._k = _kernels(impl)["spku" if self.up else "spk"]
+        self.configure(law, samples)
+
+    def configure(self, law, samples):
+        """As MicPath.configure."""
+        if samples > self.cap or (self.up and samples % 2):
+            raise ValueError("frame larger than made for")
+        self.law = law
+        self.samples = samples
+        self.out_bytes = samples * (4 if self.up else 2)
+        self.tab = g711.dec_table(law)
+        self.reset()
 
     def reset(self):
         for i in range(8):

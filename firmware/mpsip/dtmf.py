@@ -35,13 +35,17 @@ class DtmfSender:
     def __init__(self, pt=101, volume=10, step=160, duration=800, gap=2, end_same_seq=True, size=32):
         if not 0 < duration <= 0xFFFF or step <= 0 or not 0 <= volume <= 63:
             raise ValueError("bad DTMF timing")
-        self.pt = pt
         self.volume = volume
-        self.step = step  # duration growth per packet (samples)
         self.duration = duration  # whole event (samples)
         self.gap = gap  # silent ticks between events
         self.end_same_seq = end_same_seq
         self.queue = bytearray(size)
+        self.reset(pt, step)
+
+    def reset(self, pt, step):
+        """A new call: its telephone-event payload type and frame step, nothing queued."""
+        self.pt = pt
+        self.step = step  # duration growth per packet (samples)
         self.head = 0
         self.size = 0
         self.code = -1  # event being sent
@@ -125,6 +129,10 @@ class DtmfReceiver:
         self.diff = ticks_diff
         self.codes = bytearray(size)
         self.durs = array.array("i", [0] * size)
+        self.reset()
+
+    def reset(self):
+        """A new call: no event open, none queued, none reported."""
         self.head = 0
         self.size = 0
         self.overflow = 0

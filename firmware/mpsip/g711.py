@@ -112,51 +112,21 @@ def dec_table(law):
     return t
 
 
-# --- plain-Python kernels (the twins of the viper kernels in _g711v.py). Kernels
-# take lengths on trust: viper does not check bounds, callers size the buffers. ---
-
-
-def enc_py(src, n, dst, tab, r, k):
-    """n int16 LE samples from src -> n codes into dst."""
-    for i in range(n):
-        x = src[2 * i] | (src[2 * i + 1] << 8)
-        if x & 0x8000:
-            dst[i] = tab[((x ^ 0xFFFF) + r) >> k]
-        else:
-            dst[i] = tab[(x + r) >> k] | 0x80
-
-
-def dec_py(src, n, dst, tab):
-    """n codes from src -> n int16 LE samples into dst."""
-    for i in range(n):
-        v = tab[src[i]]
-        dst[2 * i] = v & 0xFF
-        dst[2 * i + 1] = (v >> 8) & 0xFF
-
-
-def copy_py(dst, doff, src, soff, n):
-    """n bytes from src[soff:] to dst[doff:]; the two must not overlap (copy_v moves words)."""
-    for i in range(n):
-        dst[doff + i] = src[soff + i]
-
-
-def fill_py(dst, off, n, value):
-    for i in range(n):
-        dst[off + i] = value
-
-
+# The kernels (re-exported: jitter, media, dsp and tests call g711.copy and g711.fill)
 try:
-    from mpsip._g711v import copy_v, dec_v, enc_v, fill_v
+    from mpsip._g711v import copy_v as copy  # noqa: F401
+    from mpsip._g711v import dec_v as dec_kernel
+    from mpsip._g711v import enc_v as enc_kernel
+    from mpsip._g711v import fill_v as fill  # noqa: F401
 
     VIPER = True
-except ImportError:  # CPython, or a port without the native emitter
-    enc_v = dec_v = copy_v = fill_v = None
-    VIPER = False
+except ImportError:  # CPython, or a port without the native emitter: the plain twins
+    from mpsip._g711p import copy_py as copy  # noqa: F401
+    from mpsip._g711p import dec_py as dec_kernel
+    from mpsip._g711p import enc_py as enc_kernel
+    from mpsip._g711p import fill_py as fill  # noqa: F401
 
-enc_kernel = enc_v or enc_py
-dec_kernel = dec_v or dec_py
-copy = copy_v or copy_py
-fill = fill_v or fill_py
+    VIPER = False
 
 
 def encode(law, src, dst, n=None):

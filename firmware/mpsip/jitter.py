@@ -36,17 +36,41 @@ _WINDOW = const(50)  # get() calls between delay reductions (1 s at 20 ms)
 
 
 class JitterBuffer:
+    """Made once for frames of `samples` at `ptime` ms and every shorter ptime of 10 ms
+    steps (a session reused across calls: configure() takes each call's geometry in
+    the same ring and counters start again)."""
+
     def __init__(self, samples=160, ptime=20, min_ms=40, max_ms=100, law=g711.PCMU):
         if samples <= 0 or ptime <= 0 or not 0 < min_ms <= max_ms:
             raise ValueError("bad jitter buffer geometry")
-        self.spf = samples  # samples (= bytes) per frame
-        self.fmin = max(1, (min_ms + ptime - 1) // ptime)
-        self.fmax = max(self.fmin, (max_ms + ptime - 1) // ptime)
-        self.n = self.fmax + 4  # headroom for reordering beyond the deepest target
-        self.ring_len = self.n * samples
-        self.ring = bytearray(self.ring_len)
-        self.seq = array.array("i", [-1] * self.n)  # -1: empty slot
+        self.min_ms = min_ms
+        self.max_ms = max_ms
+        cap = slots = 0
+        p = ptime
+        while p > 0:  # the most bytes and slots any geometry up to ptime needs
+            k = self._frames(p)
+            cap = max(cap, k * (samples * p // ptime))
+            slots = max(slots, k)
+            p -= 10
+        self.ring = bytearray(cap)
+        self.seq = array.array("i", [-1] * slots)  # -1: empty slot
         self.out = bytearray(samples)
+        self.configure(samples, ptime, law)
+
+    def _frames(self, ptime):
+        """Slots for ptime: the deepest target and headroom for reordering beyond it."""
+        self.fmin = max(1, (self.min_ms + ptime - 1) // ptime)
+        self.fmax = max(self.fmin, (self.max_ms + ptime - 1) // ptime)
+        return self.fmax + 4
+
+    def configure(self, samples, ptime, law=g711.PCMU):
+        """A new call's geometry (within what the buffer was made for), emptied."""
+        n = self._frames(ptime)
+        if samples * n > len(self.ring) or n > len(self.seq) or samples > len(self.out):
+            raise ValueError("bad jitter buffer geometry")
+        self.spf = samples  # samples (= bytes) per frame
+        self.n = n
+        self.ring_len = n * samples
         self.silence = g711.silence_code(law)
         self.target = self.fmin
         # counters

@@ -1,6 +1,7 @@
-# One call's media: microphone -> G.711 -> RTP; RTP -> jitter buffer -> G.711 ->
-# speaker; RFC 4733 DTMF both ways; RTCP SR/RR (RFC 3550 6) every ~5 s.
-# Every buffer is allocated here, once: frame() allocates nothing on MicroPython.
+# A call's media: microphone -> G.711 -> RTP; RTP -> jitter buffer -> G.711 ->
+# speaker; RFC 4733 DTMF both ways; RTCP SR/RR (RFC 3550 6, rtcp.py) when asked for.
+# Every buffer is allocated here, once per session, and a session serves call after
+# call (start()/stop()): frame() allocates nothing on MicroPython, start() next to nothing.
 #
 # Sockets (what MicroPython 1.29 offers, see UdpPort): recvfrom() allocates a bytes
 # and an address per datagram and there is no recv_into/recvfrom_into; readinto()
@@ -73,42 +74,64 @@ _parse = rtp.parse  # bound once: a module attribute lookup per packet costs tim
 _RX_PACKETS = const(3)  # receive buffer: this many audio packets (see UdpPort)
 _RX_READS = const(8)  # receive calls per frame: a flood cannot starve the loop
 _MAX_LATE = const(5)  # frames behind before the backlog is dropped instead of replayed
-_RTCP_MS = const(5000)  # RFC 3550 6.2: 5 s minimum interval, randomized +-50% (6.3.1)
+_PTIMES = (10, 20, 30, 40)
 
 
 class UdpPort:
-    """A non-blocking UDP socket as the media loop uses it (see the module comment).
-    recv() returns the bytes now in .buf (0: nothing); .exact says whether they are
-    one datagram; .src is the sender before latching."""
+    """A non-blocking UDP socket as the media loop uses it (see the module comment):
+    the receive buffer is made once, open() takes each call's socket. recv() returns
+    the bytes now in .buf (0: nothing); .exact says whether they are one datagram;
+    .src is the sender before latching."""
 
-    def __init__(self, sock, remote, size):
-        self.sock = sock
-        self.remote = remote
+    def __init__(self, size):
         self.buf = bytearray(size)
         self.size = size
+        self._views = {}  # packet length -> memoryview: sendto needs exact-length buffers
+        self.sock = self._poll = self._p = None
+        try:  # one select.poll for the port's life, made with it (its first ipoll allocates)
+            import select
+
+            self._p = select.poll()
+        except (ImportError, AttributeError):
+            pass
+
+    def open(self, sock, remote):
+        self.close()
+        self.sock = sock
+        self.remote = remote
         self.latched = False
         self.connected = False  # send() instead of sendto(): no address to convert per packet
         self.src = None
         self.errors = 0
         self._into = getattr(sock, "recvfrom_into", None)
         self.exact = True
-        self._views = {}  # packet length -> memoryview: sendto needs exact-length buffers
         try:
             sock.setblocking(False)
         except (AttributeError, OSError):
             pass
-        self._poll = None
         if self._into is None:
             try:
                 import select
 
-                p = select.poll()
-                p.register(sock, select.POLLIN)
-                for _ in p.ipoll(0):  # the first ipoll allocates its result tuple
+                if self._p is None:
+                    self._p = select.poll()
+                self._poll = self._p
+                self._poll.register(sock, select.POLLIN)
+                for _ in self._poll.ipoll(0):
                     break
-                self._poll = p
             except (ImportError, AttributeError, TypeError, ValueError, OSError):
-                pass  # a test double: recvfrom is tried directly
+                # A test double: recvfrom is tried directly. MicroPython 1.29 leaves the
+                # refused object in the poll set (unregistering it crashes): a new one later.
+                self._poll = self._p = None
+
+    def close(self):
+        """Forget the socket (its owner closes it) and the peer."""
+        if self._poll is not None:
+            try:
+                self._poll.unregister(self.sock)
+            except (OSError, ValueError, KeyError):
+                pass
+        self.sock = self._poll = None
 
     def view(self, buf, n):
         """An exact-length memoryview of buf (one buffer per port), cached per length:
@@ -195,10 +218,12 @@ class Pacer:
 
 
 class MediaSession:
-    """Media for one call. sock: UDP socket bound to the local RTP port; remote: the
-    peer's RTP address from SDP (as sock.sendto takes it; None to wait for the peer);
-    source/sink: see audio.py; pt: g711.PCMU or g711.PCMA; dtmf_pt: the negotiated
-    telephone-event payload type. rtcp_sock/rtcp_remote: optional RTCP port pair."""
+    """Media for a call, made once and reused for every call: each buffer is allocated
+    here, sized for ptime (the largest packet time start() takes), so a call's start
+    allocates next to nothing in a heap that ringing and retransmissions fragmented.
+    source/sink: see audio.py; pt: g711.PCMU or g711.PCMA (its tables are built now;
+    the other law's at the first call that uses it). With sock, start() is called at
+    once with the other arguments (one session for one call, as in the tools)."""
 
     def __init__(
         self,
@@ -220,21 +245,20 @@ class MediaSession:
         jitter_max_ms=100,
         on_dtmf=None,
     ):
-        if pt not in (g711.PCMU, g711.PCMA) or ptime not in (10, 20, 30, 40):
+        if pt not in (g711.PCMU, g711.PCMA) or ptime not in _PTIMES:
             raise ValueError("PCMU/PCMA with ptime 10, 20, 30 or 40")
         self.clock = clock or Clock()
         self.source = source
         self.sink = sink
-        self.pt = pt
-        self.dtmf_pt = dtmf_pt
-        self.samples = n = 8 * ptime
+        self.ptime_max = ptime
+        self.cname = cname
+        n = 8 * ptime
         self.mic = dsp.MicPath(pt, source.fmt, source.rate, n, mic_shift, mic_gain)
         self.spk = dsp.SpeakerPath(pt, sink.rate, n, volume)
-        self.mic_buf = bytearray(self.mic.in_bytes)
-        self.spk_buf = bytearray(self.spk.out_bytes)
+        self.mic_all = bytearray(self.mic.in_bytes)
+        self.spk_all = bytearray(self.spk.out_bytes)
         self.tx = bytearray(rtp.HEADER + n)
         self.payload = memoryview(self.tx)[rtp.HEADER :]
-        self.silence = g711.silence_code(pt)
         self.sender = rtp.Sender(pt)
         self.hdr = rtp.new_header()
         self.stats = rtp.RecvStats()
@@ -244,17 +268,61 @@ class MediaSession:
         self.dtmf_rx = dtmf.DtmfReceiver(on_event=on_dtmf, ticks_diff=self._tdiff)
         # A whole number of audio packets: concatenated reads of equal-sized packets fill
         # it exactly, so only a mix with shorter ones (DTMF) can truncate the last.
-        self.port = UdpPort(sock, remote, _RX_PACKETS * (rtp.HEADER + n))
+        self.port = UdpPort(_RX_PACKETS * (rtp.HEADER + n))
+        self.pacer = Pacer(self.clock, 1000 * ptime)
+        self.rtcp = self._rtcp = None
+        self.ptime = ptime  # of the geometry in use: views are made again only when it changes
+        self.mic_buf = self.mic_all
+        self.spk_buf = self.spk_all
+        self.running = False
+        self.pt = pt
+        self._zero()
+        if sock is not None:
+            self.start(sock, remote, pt, ptime, dtmf_pt, rtcp_sock, rtcp_remote)
+
+    def start(self, sock, remote, pt=g711.PCMU, ptime=20, dtmf_pt=101, rtcp_sock=None, rtcp_remote=None):
+        """A call's media on sock (bound to the local RTP port) to remote (the peer's RTP
+        address from SDP, as sock.sendto takes it; None to wait for the peer), in codec
+        pt, ptime ms per packet, telephone-events as dtmf_pt. Everything a previous call
+        left is reset: a new SSRC, sequence and timestamp (RFC 3550 5.1), the peer and
+        its latched address forgotten, the jitter buffer and DTMF queues empty."""
+        if pt not in (g711.PCMU, g711.PCMA) or ptime not in _PTIMES:
+            raise ValueError("PCMU/PCMA with ptime 10, 20, 30 or 40")
+        self.stop()
+        self._zero()
+        if ptime > self.ptime_max:
+            ptime = self.ptime_max  # RFC 4566 6: ptime is a hint; receiving any size works
+        n = self.samples = 8 * ptime
+        self.pt = pt
+        self.dtmf_pt = dtmf_pt
+        self.mic.configure(pt, n)
+        self.spk.configure(pt, n)
+        if ptime != self.ptime:
+            self.ptime = ptime
+            self.mic_buf = memoryview(self.mic_all)[: self.mic.in_bytes]  # the source fills it whole
+            self.spk_buf = memoryview(self.spk_all)[: self.spk.out_bytes]
         self.tx_audio = self.port.view(self.tx, rtp.HEADER + n)
         self.tx_dtmf = self.port.view(self.tx, rtp.HEADER + dtmf.PAYLOAD)
-        self.rtcp = None
+        self.silence = g711.silence_code(pt)
+        self.sender.reset(pt)
+        self.stats.reset(0)
+        self.jb.configure(n, ptime, pt)
+        self.dtmf_tx.reset(dtmf_pt, n)
+        self.dtmf_rx.reset()
+        self.port.open(sock, remote)
         if rtcp_sock is not None:
-            self.rtcp = rtp.Rtcp(cname)
-            self.rtcp_port = UdpPort(rtcp_sock, rtcp_remote, 256)  # a 2-party compound: ~100 bytes
-            for k in (8, 28):  # RR or SR, with or without a report block
-                for b in (0, 24):
-                    self.rtcp_port.view(self.rtcp.buf, k + b + self.rtcp.sdes_len)
-        self.pacer = Pacer(self.clock, 1000 * ptime)
+            if self._rtcp is None:
+                from mpsip.rtcp import Rtcp
+
+                self._rtcp = Rtcp(self.cname)
+            self._rtcp.start(rtcp_sock, rtcp_remote, self.clock)
+        self.rtcp = self._rtcp if rtcp_sock is not None else None
+        self.pacer.period = 1000 * ptime
+        self.pacer.start()
+        self.running = True
+        return self
+
+    def _zero(self):
         self.mute_mic = False
         self.mute_speaker = False
         self.have_peer = False
@@ -271,9 +339,15 @@ class MediaSession:
         self.rx_other = 0  # another payload type or an SSRC on probation
         self.rx_split = 0  # packets recovered from a concatenated read
         self.ssrc_changes = 0
-        self._rng = 0x2F6B
-        self.t0_ms = self.clock.ticks_ms()
-        self.rtcp_due = self.clock.ticks_add(self.t0_ms, _RTCP_MS // 2)
+
+    def stop(self):
+        """The call's media ends: the sockets are let go (their owner closes them); the
+        counters stay readable until the next start()."""
+        self.running = False
+        self.port.close()
+        if self.rtcp is not None:
+            self.rtcp.port.close()
+            self.rtcp = None
 
     # --- controls ---
 
@@ -298,6 +372,8 @@ class MediaSession:
     def poll(self):
         """Run a frame if one is due. Returns 0 after a frame (call again), else the µs
         until the next one is due: sleep that long (asyncio.sleep_ms, time.sleep_us)."""
+        if not self.running:
+            return self.pacer.period
         w = self.pacer.due()
         if w:
             return w
@@ -352,7 +428,7 @@ class MediaSession:
             if self.dtmf_rx.open:
                 self.dtmf_rx.poll(now_ms)
             if self.rtcp is not None:
-                self._rtcp(now_ms)
+                self.rtcp.poll(self, now_ms)
         self.frames += 1
 
     def _datagrams(self, n, now_us):
@@ -426,27 +502,9 @@ class MediaSession:
         self.jb.reset()
         return True
 
-    def _rtcp(self, now_ms):
-        port = self.rtcp_port
-        elapsed = self.clock.ticks_diff(now_ms, self.t0_ms)
-        for _ in range(4):
-            n = port.recv()
-            if n <= 0:
-                break
-            if not port.latched:
-                port.latch(port.src)
-            self.rtcp.parse(port.buf, n, self.sender.ssrc_hi, self.sender.ssrc_lo, elapsed)
-        if self.clock.ticks_diff(now_ms, self.rtcp_due) >= 0:
-            k = self.rtcp.build(self.sender, self.stats, self.have_peer, self.peer_hi, self.peer_lo, elapsed)
-            port.send(port.view(self.rtcp.buf, k))
-            r = self._rng  # xorshift16: the RFC 3550 6.3.1 randomization, no allocation
-            r ^= (r << 7) & 0xFFFF
-            r ^= r >> 9
-            r ^= (r << 8) & 0xFFFF
-            self._rng = r
-            self.rtcp_due = self.clock.ticks_add(now_ms, _RTCP_MS // 2 + ((r * _RTCP_MS) >> 16))
-
     def close(self):
+        """stop(), and the source and sink closed too."""
+        self.stop()
         for x in (self.source, self.sink):
             if hasattr(x, "close"):
                 x.close()

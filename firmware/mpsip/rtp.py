@@ -1,5 +1,5 @@
 # RTP (RFC 3550) header writing and parsing into preallocated storage, receiver
-# statistics (RFC 3550 A.1, A.3, A.8) and a minimal RTCP SR/RR + SDES CNAME.
+# statistics (RFC 3550 A.1, A.3, A.8). RTCP is in rtcp.py, loaded only when used.
 #
 # 32-bit fields (timestamp, SSRC, NTP) are kept as two 16-bit halves: on a 32-bit
 # board a small int holds 31 bits, so a full 32-bit value would be a heap-allocated
@@ -73,61 +73,14 @@ def ssrc32(h):
     return (h[SSRC_HI] << 16) | h[SSRC_LO]
 
 
-def parse_py(h, buf, start, end):
-    """Parse the RTP packet in buf[start:end] into h. Returns OK or an E_* code.
-    (parse is the viper twin, _g711v.parse_v, where there is one.)"""
-    if end - start < HEADER:
-        return E_SHORT
-    b0 = buf[start]
-    if b0 & 0xC0 != 0x80:
-        return E_VERSION
-    b1 = buf[start + 1]
-    pt = b1 & 0x7F
-    if 72 <= pt <= 76:
-        return E_RTCP
-    cc = b0 & 0x0F
-    off = start + HEADER + 4 * cc  # RFC 3550 5.1: CSRC list, skipped
-    if off > end:
-        return E_SHORT
-    if b0 & 0x10:  # RFC 3550 5.3.1: header extension, skipped (16-bit length in words)
-        if off + 4 > end:
-            return E_SHORT
-        off += 4 + 4 * ((buf[off + 2] << 8) | buf[off + 3])
-        if off > end:
-            return E_SHORT
-    plen = end - off
-    if b0 & 0x20:  # RFC 3550 5.1: the last octet counts the padding, itself included
-        pad = buf[end - 1]
-        if pad == 0 or pad > plen:
-            return E_PADDING
-        plen -= pad
-    h[MARKER] = b1 >> 7
-    h[PT] = pt
-    h[SEQ] = (buf[start + 2] << 8) | buf[start + 3]
-    h[TS_HI] = (buf[start + 4] << 8) | buf[start + 5]
-    h[TS_LO] = (buf[start + 6] << 8) | buf[start + 7]
-    h[SSRC_HI] = (buf[start + 8] << 8) | buf[start + 9]
-    h[SSRC_LO] = (buf[start + 10] << 8) | buf[start + 11]
-    h[OFF] = off
-    h[PLEN] = plen
-    h[CC] = cc
-    return OK
-
-
 try:
-    from mpsip._g711v import parse_v
-except ImportError:  # CPython
-    parse_v = None
-parse = parse_v or parse_py
+    from mpsip._g711v import parse_v as parse  # noqa: F401 (media calls rtp.parse)
+except ImportError:  # CPython: the plain twin
+    from mpsip._g711p import parse_py as parse  # noqa: F401
 
 
 def _rand16(r, i):
     return (r[i] << 8) | r[i + 1]
-
-
-def put16(buf, off, v):
-    buf[off] = (v >> 8) & 0xFF
-    buf[off + 1] = v & 0xFF
 
 
 class Sender:
@@ -135,16 +88,22 @@ class Sender:
     timestamp are random; sequence wraps at 16 bits, timestamp at 32."""
 
     def __init__(self, pt, ssrc=None, seq=None, ts=None):
-        # ssrc and ts, when given (tests), are (hi, lo) pairs of 16-bit halves
+        self.reset(pt, ssrc, seq, ts)
+
+    def reset(self, pt, ssrc=None, seq=None, ts=None):
+        """A new stream (each call: RFC 3550 5.1, 8.1). ssrc and ts, when given (tests),
+        are (hi, lo) pairs of 16-bit halves."""
         r = urandom(10)
-        if ssrc is None:
-            ssrc = (_rand16(r, 0), _rand16(r, 2))
-        if ts is None:
-            ts = (_rand16(r, 4), _rand16(r, 6))
         self.pt = pt
-        self.ssrc_hi, self.ssrc_lo = ssrc  # (hi, lo) 16-bit halves
-        self.seq = seq if seq is not None else _rand16(r, 8)
-        self.ts_hi, self.ts_lo = ts
+        self.ssrc_hi = _rand16(r, 0)  # (hi, lo) 16-bit halves
+        self.ssrc_lo = _rand16(r, 2)
+        self.seq = _rand16(r, 8) if seq is None else seq
+        self.ts_hi = _rand16(r, 4)
+        self.ts_lo = _rand16(r, 6)
+        if ssrc is not None:
+            self.ssrc_hi, self.ssrc_lo = ssrc
+        if ts is not None:
+            self.ts_hi, self.ts_lo = ts
         self.packets = 0  # RFC 3550 6.4.1 sender's packet and octet counts
         self.octets = 0
 
@@ -282,177 +241,4 @@ class RecvStats:
         lost_int = exp_int - rec_int
         if exp_int == 0 or lost_int <= 0:
             return 0
-        return (lost_int << 8) // exp_int
-
-
-# --- RTCP (RFC 3550 6) ---
-
-RTCP_SR = const(200)
-RTCP_RR = const(201)
-RTCP_SDES = const(202)
-RTCP_BYE = const(203)
-
-
-class Rtcp:
-    """One compound report (SR or RR, with one report block when a source is heard,
-    then SDES CNAME: RFC 3550 6.1) built into a preallocated buffer, and parsing of
-    the peer's reports. Times are elapsed ms since the session started, which RFC
-    3550 6.4.1 allows in place of wallclock for the NTP timestamp."""
-
-    def __init__(self, cname=b"mpsip"):
-        if len(cname) > 64:
-            raise ValueError("CNAME longer than 64 bytes")
-        # SDES chunk: SSRC, CNAME item (type 1, length, text), END, pad to 32 bits
-        sdes = 4 + 2 + len(cname) + 1
-        sdes = (sdes + 3) & ~3
-        self.sdes_len = 4 + sdes
-        self.cname = cname
-        self.buf = bytearray(28 + 24 + self.sdes_len)
-        # what the peer told us
-        self.lsr_hi = 0  # middle 32 bits of the peer's last SR NTP timestamp
-        self.lsr_lo = 0
-        self.lsr_ms = -1  # when it arrived (elapsed ms), -1: none yet
-        self.sr_hi = 0  # middle 32 bits of our last SR
-        self.sr_lo = 0
-        self.sr_ms = -1
-        self.rtt_ms = -1
-        self.peer_fraction_lost = 0
-        self.peer_lost = 0
-        self.peer_jitter = 0
-        self.peer_bye = False
-        self.received = 0
-        self.bad = 0
-
-    def build(self, sender, stats, have_source, ssrc_hi, ssrc_lo, now_ms):
-        """Write the compound packet for now_ms; returns its length. An SR once we have
-        sent RTP, else an RR; stats/have_source describe the peer's stream."""
-        b = self.buf
-        rc = 1 if have_source else 0
-        if sender.packets:
-            b[0] = 0x80 | rc
-            b[1] = RTCP_SR
-            secs = now_ms // 1000
-            frac = ((now_ms % 1000) << 16) // 1000  # top 16 bits of the NTP fraction
-            put16(b, 4, sender.ssrc_hi)
-            put16(b, 6, sender.ssrc_lo)
-            put16(b, 8, (secs >> 16) & 0xFFFF)  # NTP seconds
-            put16(b, 10, secs & 0xFFFF)
-            put16(b, 12, frac)
-            put16(b, 14, 0)
-            put16(b, 16, sender.ts_hi)  # RTP timestamp of the same instant
-            put16(b, 18, sender.ts_lo)
-            _put32(b, 20, sender.packets)
-            _put32(b, 24, sender.octets)
-            self.sr_hi = secs & 0xFFFF
-            self.sr_lo = frac
-            self.sr_ms = now_ms
-            n = 28
-        else:
-            b[0] = 0x80 | rc
-            b[1] = RTCP_RR
-            put16(b, 4, sender.ssrc_hi)
-            put16(b, 6, sender.ssrc_lo)
-            n = 8
-        if have_source:  # RFC 3550 6.4.1 report block
-            put16(b, n, ssrc_hi)
-            put16(b, n + 2, ssrc_lo)
-            lost = stats.lost()
-            if lost > 0x7FFFFF:
-                lost = 0x7FFFFF
-            elif lost < -0x800000:
-                lost = -0x800000
-            b[n + 4] = stats.fraction_lost()
-            b[n + 5] = (lost >> 16) & 0xFF
-            put16(b, n + 6, lost & 0xFFFF)
-            put16(b, n + 8, stats.cycles & 0xFFFF)  # extended highest sequence number
-            put16(b, n + 10, stats.max_seq)
-            _put32(b, n + 12, stats.jitter())
-            if self.lsr_ms >= 0:
-                put16(b, n + 16, self.lsr_hi)
-                put16(b, n + 18, self.lsr_lo)
-                d = now_ms - self.lsr_ms  # DLSR in 1/65536 s
-                put16(b, n + 20, (d // 1000) & 0xFFFF)
-                put16(b, n + 22, ((d % 1000) << 16) // 1000)
-            else:
-                for i in range(n + 16, n + 24):
-                    b[i] = 0
-            n += 24
-        put16(b, 2, n // 4 - 1)
-        # SDES with one chunk: CNAME (RFC 3550 6.5.1)
-        b[n] = 0x81
-        b[n + 1] = RTCP_SDES
-        put16(b, n + 2, self.sdes_len // 4 - 1)
-        b[n + 4] = b[4]
-        b[n + 5] = b[5]
-        b[n + 6] = b[6]
-        b[n + 7] = b[7]
-        b[n + 8] = 1
-        b[n + 9] = len(self.cname)
-        i = n + 10
-        for c in self.cname:
-            b[i] = c
-            i += 1
-        end = n + self.sdes_len
-        while i < end:
-            b[i] = 0  # END item, then padding
-            i += 1
-        return end
-
-    def parse(self, buf, n, my_ssrc_hi, my_ssrc_lo, now_ms):
-        """Accept a compound packet (or several concatenated) in buf[:n]. Returns the
-        number of RTCP packets understood; malformed input is counted in self.bad."""
-        off = 0
-        got = 0
-        while off + 4 <= n:
-            b0 = buf[off]
-            if b0 & 0xC0 != 0x80:
-                self.bad += 1
-                return got
-            pt = buf[off + 1]
-            end = off + 4 * (((buf[off + 2] << 8) | buf[off + 3]) + 1)
-            if end > n or not 200 <= pt <= 204:
-                self.bad += 1
-                return got
-            rc = b0 & 0x1F
-            blocks = off + 8
-            if pt == RTCP_SR:
-                if end < off + 28 + 24 * rc:
-                    self.bad += 1
-                    return got
-                self.lsr_hi = (buf[off + 10] << 8) | buf[off + 11]
-                self.lsr_lo = (buf[off + 12] << 8) | buf[off + 13]
-                self.lsr_ms = now_ms
-                blocks = off + 28
-            elif pt == RTCP_RR and end < off + 8 + 24 * rc:
-                self.bad += 1
-                return got
-            if pt == RTCP_SR or pt == RTCP_RR:
-                for j in range(rc):
-                    self._block(buf, blocks + 24 * j, my_ssrc_hi, my_ssrc_lo, now_ms)
-            elif pt == RTCP_BYE:
-                self.peer_bye = True
-            got += 1
-            off = end
-        self.received += got
-        return got
-
-    def _block(self, buf, p, my_hi, my_lo, now_ms):
-        if (buf[p] << 8) | buf[p + 1] != my_hi or (buf[p + 2] << 8) | buf[p + 3] != my_lo:
-            return  # about another source
-        self.peer_fraction_lost = buf[p + 4]
-        lost = (buf[p + 5] << 16) | (buf[p + 6] << 8) | buf[p + 7]
-        self.peer_lost = lost - 0x1000000 if lost & 0x800000 else lost
-        self.peer_jitter = (buf[p + 13] << 16) | (buf[p + 14] << 8) | buf[p + 15]
-        lsr_hi = (buf[p + 16] << 8) | buf[p + 17]
-        lsr_lo = (buf[p + 18] << 8) | buf[p + 19]
-        if self.sr_ms >= 0 and lsr_hi == self.sr_hi and lsr_lo == self.sr_lo:
-            # RFC 3550 6.4.1: RTT = A - LSR - DLSR, here from our own send time
-            dlsr_ms = ((buf[p + 20] << 8) | buf[p + 21]) * 1000 + ((((buf[p + 22] << 8) | buf[p + 23]) * 1000) >> 16)
-            rtt = now_ms - self.sr_ms - dlsr_ms
-            self.rtt_ms = rtt if rtt >= 0 else 0
-
-
-def _put32(buf, off, v):
-    """v < 2**30 (a small int on every port): counts, jitter."""
-    put16(buf, off, (v >> 16) & 0xFFFF)
-    put16(buf, off + 2, v & 0xFFFF)
+        return min(255, (lost_int << 8) // exp_int)  # 8 bits: all lost reads 255/256
