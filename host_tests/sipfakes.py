@@ -2,9 +2,10 @@
 # MicroPython's wrapping ticks arithmetic (tests step it; nothing sleeps), a transport that
 # records what is sent, and helpers to answer what the user agent sent, as a peer would.
 from mpsip.message import Request, Response, parse
+from mpsip.transaction import const
 
-_MASK = (1 << 30) - 1
-_HALF = 1 << 29
+_MASK = const((1 << 30) - 1)  # (const: every global name costs the heap a qstr)
+_HALF = const(1 << 29)
 
 
 class Clock:
@@ -58,12 +59,13 @@ class Wire:
         return out
 
 
-def step(clock, ticker, ms, quantum=50):
-    """Advance time by ms in small steps, running timers as a main loop would."""
+def step(clock, ua, ms, q=50):
+    """Advance time by ms in steps of q ms, running the timers of ua (or of any object with
+    tick()) as a main loop would."""
     end = clock.t + ms
     while clock.t < end:
-        clock.t = min(clock.t + quantum, end)
-        ticker.tick()
+        clock.t = min(clock.t + q, end)
+        ua.tick()
 
 
 PEER = ("127.0.0.1", 5080)

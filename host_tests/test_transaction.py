@@ -6,6 +6,11 @@ from mpsip import transaction as t
 from mpsip.message import parse
 
 
+def _timer(t):
+    """The RFC 3261 letter of a timer ([number, deadline, ...]: transaction.py numbers them)."""
+    return "ABCDEFGHIJKLM"[t[0]]
+
+
 def _layer():
     clock = Clock()
     wire = Wire()
@@ -35,7 +40,7 @@ def _client(method):
 
 def test_invite_client_timer_a_doubles_until_timer_b_times_out():
     clock, wire, layer, tx, got, req = _client("INVITE")
-    assert len(wire.sent) == 1 and tx.state == t.CALLING and tx.retx[0] == "A"
+    assert len(wire.sent) == 1 and tx.state == t.CALLING and _timer(tx.retx) == "A"
     times = _times(clock, wire, layer, 33000)
     assert times == [500, 1500, 3500, 7500, 15500, 31500]  # T1, 2T1, 4T1 ... (17.1.1.2)
     assert got == [None] and tx.error == "timeout" and tx.state == t.TERMINATED
@@ -62,7 +67,7 @@ def test_non_invite_client_final_response_then_timer_k():
     resp = parse(answer(req, 200))
     assert layer.match(resp) is tx
     tx.on_response(resp)
-    assert got == [200] and tx.state == t.COMPLETED and tx.end[0] == "K"
+    assert got == [200] and tx.state == t.COMPLETED and _timer(tx.end) == "K"
     tx.on_response(resp)  # a retransmission is absorbed
     assert got == [200]
     step(clock, layer, t.T4 + 100)
@@ -91,7 +96,7 @@ def test_invite_client_2xx_is_accepted_and_retransmissions_go_up():
     clock, wire, layer, tx, got, req = _client("INVITE")
     ok = parse(answer(req, 200))
     tx.on_response(ok)
-    assert tx.state == t.ACCEPTED and tx.end[0] == "M" and got == [200]
+    assert tx.state == t.ACCEPTED and _timer(tx.end) == "M" and got == [200]
     tx.on_response(ok)  # RFC 6026: the UA re-ACKs it
     assert got == [200, 200]
     step(clock, layer, 32100)
@@ -105,7 +110,7 @@ def test_invite_server_error_response_timer_g_until_ack_then_timer_i():
     tx.respond(parse(answer(req, 100)))
     assert tx.state == t.PROCEEDING
     tx.respond(req.response(486, to_tag="me"))
-    assert tx.state == t.COMPLETED and tx.retx[0] == "G"
+    assert tx.state == t.COMPLETED and _timer(tx.retx) == "G"
     times = _times(clock, wire, layer, 8000)
     assert times == [500, 1500, 3500, 7500]  # T1 doubling, capped at T2 (17.2.1)
     again = parse(request("INVITE"))
@@ -116,7 +121,7 @@ def test_invite_server_error_response_timer_g_until_ack_then_timer_i():
     ack = parse(request("ACK", to_tag="me", cseq=1, branch=req.top_via.branch))
     assert layer.match(ack) is tx  # the ACK for a non-2xx matches the INVITE's transaction
     tx.on_request(ack)
-    assert tx.state == t.CONFIRMED and tx.retx is None and tx.end[0] == "I"
+    assert tx.state == t.CONFIRMED and tx.retx is None and _timer(tx.end) == "I"
     step(clock, layer, t.T4 + 100)
     assert tx.state == t.TERMINATED
 
@@ -218,7 +223,7 @@ def test_a_finished_server_transaction_keeps_only_what_absorbing_needs():
     tx.respond(req.response(200, to_tag="me"))
     # RFC 3261 17.2.2: for 64*T1 a retransmission gets the same bytes; the request (~4 KB
     # parsed) is not needed for that
-    assert tx.req is None and tx.state == t.COMPLETED and tx.end[0] == "J"
+    assert tx.req is None and tx.state == t.COMPLETED and _timer(tx.end) == "J"
     again = parse(request("OPTIONS"))
     assert layer.match(again) is tx
     tx.on_request(again)
@@ -228,7 +233,7 @@ def test_a_finished_server_transaction_keeps_only_what_absorbing_needs():
     tx.respond(inv.response(200, to_tag="me"))
     assert tx.req is None and tx.cseq == 1 and tx.last is not None
     tx.acked()
-    assert tx.last is None and tx.end[0] == "L"  # nothing more to resend
+    assert tx.last is None and _timer(tx.end) == "L"  # nothing more to resend
 
 
 def test_a_finished_client_transaction_lets_go_of_its_request_and_user():
@@ -237,7 +242,7 @@ def test_a_finished_client_transaction_lets_go_of_its_request_and_user():
     tx.cb = lambda tx, r: seen.append(tx.req)
     tx.on_response(parse(answer(req, 200)))
     assert seen == [req]  # the user's callback still has it (to send it again with credentials)
-    assert tx.req is None and tx.cb is None and tx.last is None and tx.end[0] == "K"
+    assert tx.req is None and tx.cb is None and tx.last is None and _timer(tx.end) == "K"
     clock, wire, layer, tx, got, req = _client("INVITE")
     tx.on_response(parse(answer(req, 486)))
     assert tx.req is None and tx.cb is None and wire.last().method == "ACK"  # the ACK's bytes stay
@@ -252,7 +257,7 @@ def test_a_server_transaction_has_a_timer_before_it_answers():
     tx = layer.server(parse(request("MESSAGE")), PEER)
     inv = layer.server(parse(request("INVITE")), PEER, lambda tx, r: got.append(tx.error))
     inv.respond(inv.req.response(180, to_tag="me"))
-    assert tx.end[0] == "J" and inv.end[0] == "C"
+    assert _timer(tx.end) == "J" and _timer(inv.end) == "C"
     step(clock, layer, 32100, 1000)
     assert tx.state == t.TERMINATED and inv.state == t.PROCEEDING and got == []
     step(clock, layer, 148000, 1000)
@@ -276,7 +281,51 @@ def test_the_table_is_bounded_and_gives_up_finished_transactions_first():
     # finished ones only absorb retransmissions: the one nearest its end goes for the new one
     assert new("x") is not None
     assert txs[3].state == t.TERMINATED and txs[1].state == txs[2].state == t.COMPLETED
-    assert len(layer.table) == t.MAX_TX
+    assert len(layer.table) == t.MAX_TX == layer.max_tx == 16  # the board's bound, by default
+
+
+def test_the_bound_is_per_table_and_our_client_transactions_do_not_count():
+    clock, wire, layer = _layer()
+    small = t.Transactions(wire.send, clock, 2)  # a phone on a PC passes a roomier one
+    assert small.max_tx == 2 and layer.max_tx == t.MAX_TX
+    req = parse(request("MESSAGE"))
+    for i in range(5):  # our own requests still at work (calls, a refresh): never refused
+        req.set("via", "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKc%d" % i)
+        small.client(req, PEER, None)
+    got = []
+    for i in range(3):
+        req.set("via", "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKs%d" % i)
+        got.append(small.server(req, PEER))
+    assert got[0] and got[1] and got[2] is None and len(small.table) == 7
+    small.client(req, PEER, None)  # and a full server side never stops us from sending (a BYE)
+    assert len(small.table) == 8 and len(wire.sent) == 6
+
+
+def test_a_call_every_5_s_each_way_never_gives_up_a_transaction_before_its_timer():
+    # RFC 3261 17.2.1 / 17.2.2: a retransmitted BYE within Timer J must meet its transaction
+    # (given up, it would be handled again: 481). An incoming call leaves two server
+    # transactions for 64*T1 (INVITE in Accepted, BYE in Completed), an outgoing one two
+    # client ones: 16 hold a call every 4 s; an intercom sees far fewer.
+    clock, wire, layer = _layer()
+    live = []
+    for i in range(14):
+        inv = parse(request("INVITE", call_id="i%d" % i, branch="z9hG4bKi%d" % i))
+        tx = layer.server(inv, PEER)
+        tx.respond(inv.response(200, to_tag="me"))
+        tx.acked()
+        del inv
+        bye = parse(request("BYE", call_id="i%d" % i, branch="z9hG4bKb%d" % i, to_tag="me", cseq=2))
+        tx = layer.server(bye, PEER)
+        tx.respond(bye.response(200, to_tag="me"))
+        live.append((clock.t, tx))
+        bye = parse(request("INVITE", call_id="o%d" % i, branch="z9hG4bKo%d" % i))  # ours
+        layer.client(bye, PEER, lambda tx, r: None).on_response(parse(answer(bye, 200)))
+        del bye
+        live = [(t0, tx) for t0, tx in live if clock.t - t0 < 32000]
+        for _t0, tx in live:  # still there to answer a retransmission with its 200
+            assert layer.table.get(tx.key) is tx and tx.last
+        wire.sent = []
+        step(clock, layer, 5000, 1000)
 
 
 def test_cancel_finds_its_invite_by_branch():

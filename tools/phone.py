@@ -24,7 +24,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if os.path.join(ROOT, "firmware") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
 
-from mpsip import transaction  # noqa: E402
 from mpsip.audio import NullSink, ToneSource  # noqa: E402
 from mpsip.media import Clock, MediaSession  # noqa: E402
 from mpsip.transport import Udp  # noqa: E402
@@ -33,9 +32,8 @@ from mpsip.wav import WavSink  # noqa: E402
 
 # The board bounds its server transactions (503 beyond, a heap guard: RFC 3261 21.5.4); a phone
 # on a PC that takes a call every few hundred ms (the soak) holds more than that in their 32 s
-# of Timer L/J, so it gets a roomier table.
-if hasattr(transaction, "MAX_TX"):
-    transaction.MAX_TX = 4096
+# of Timer L/J, so its user agent gets a roomier table (its own: UserAgent(max_tx=...)).
+_MAX_TX = 4096
 
 
 class PhoneError(Exception):
@@ -90,6 +88,7 @@ class Phone:
             codecs=tuple(codecs),
             agent="mpsip-phone",
             on_event=self._on_event,
+            max_tx=_MAX_TX,
         )
         self.events = []
         self._used = set()

@@ -1,6 +1,7 @@
 # Digest answers for the user agent (RFC 3261 22.2, 22.3): loaded for a 401/407 and dropped
 # again like mpsip.rare (ua.py) - but on its own, so that a challenge does not bring rare's
 # ~6 KB along: at call setup (a 407 to our INVITE) the heap already holds the call and SDP.
+import gc
 import sys
 
 
@@ -11,6 +12,10 @@ def authorize(resp, method, uri, user, password):
     loaded = "mpsip.digest" in sys.modules
     out = None
     try:
+        if not loaded:
+            # Garbage first: the module's blocks then fill the holes it leaves, not the
+            # top of the heap, and a challenge per registration does not break it up.
+            gc.collect()
         from mpsip import digest
 
         proxy = resp.status == 407

@@ -6,8 +6,11 @@
 # "no-ack". The dialog: Call-ID, both tags, both CSeqs, the route set from Record-Route
 # (reversed on our side as caller, 12.1.2) and the remote target from Contact. What a
 # call seldom does (CANCEL, re-INVITE, forks, INFO, a BYE challenged) is in mpsip.rare.
+import gc
+import sys
+
 from mpsip.transaction import ACCEPTED, PROCEEDING
-from mpsip.ua import auth, hostport, rare, token
+from mpsip.ua import hostport, load, token
 
 
 class Call:
@@ -36,7 +39,6 @@ class Call:
         self.cancel_wanted = False  # we want out while the INVITE is pending
         self.cancel_sent = False
         self.auth_tried = False
-        self.started = None  # ticks_ms when connected
 
     def _end(self, reason):
         if self.state == "ended":
@@ -45,14 +47,21 @@ class Call:
         self.reason = reason
         self.ua.ended(self)
         # What the media needed goes now, not when the last transaction ends (up to 32 s
-        # later). Our INVITE's transaction still needs the call: a 2xx crossing our CANCEL
-        # gets ACK and BYE, a retransmitted one our ACK again.
+        # later). Our INVITE's transaction still needs the call while it is pending: a 2xx
+        # crossing our CANCEL gets ACK and BYE. Once accepted (RFC 6026 7.2, Timer M) it
+        # needs only our ACK and where it went, for a retransmitted 2xx: the call goes.
         self.endpoint = self.answer_sdp = self.pending_neg = None
-        if not self.outgoing and self.itx:
-            self.itx.data = self.itx.cb = None
+        tx = self.itx
+        if tx and (tx.key[0] == "s" or tx.state == ACCEPTED):
+            tx.data = tx.cb = None
+            if tx.key[0] == "c":
+                tx.last = self.ack
+                tx.addr = self.dest()
         self.ua.event("ended", self, reason)
 
     def _endpoint(self):
+        if "mpsip.sdp" not in sys.modules:
+            gc.collect()  # garbage first: the module fills the holes, not the top (auth.py)
         from mpsip import sdp  # with the first call: an idle UA does without
 
         ua = self.ua
@@ -79,7 +88,7 @@ class Call:
     def on_other(self, tx, resp):
         # RFC 3261 22.2: a BYE or INFO challenged by the PBX is sent again once with credentials
         if resp is not None and (resp.status == 401 or resp.status == 407) and not tx.data:
-            rare().reauth(self, tx, resp)
+            load("rare").reauth(self, tx, resp)
 
     def learn(self, msg, reverse):
         """Remote tag, target and route set from a dialog-forming response or request."""
@@ -120,7 +129,7 @@ class Call:
                 self.learn(resp, True)  # an early dialog
             if self.cancel_wanted:
                 if not self.cancel_sent:
-                    rare().send_cancel(self)  # RFC 3261 9.1: only now that a provisional arrived
+                    load("rare").send_cancel(self)  # RFC 3261 9.1: only now that a provisional arrived
                 return
             elif st > 100 and self.state == "calling":
                 self.state = "ringing"
@@ -137,7 +146,7 @@ class Call:
         if st in (401, 407) and not self.auth_tried and not self.cancel_wanted:
             self.auth_tried = True
             ua = self.ua
-            a = auth().authorize(resp, "INVITE", self.remote_uri, ua.auth_user, ua.password or "")
+            a = load("auth").authorize(resp, "INVITE", self.remote_uri, ua.auth_user, ua.password or "")
             if a:
                 self.invite_out(a)
                 return
@@ -170,7 +179,6 @@ class Call:
             self._end("488")
             return
         self.state = "connected"
-        self.started = self.ua.clock.ticks_ms()
         self.ua.event("connected", self, self.neg)
 
     def on_2xx_again(self, resp):
@@ -180,7 +188,7 @@ class Call:
             if self.ack:
                 self.ua.transport.send(self.ack, self.dest())
             return
-        rare().fork_2xx(self, resp)
+        load("rare").fork_2xx(self, resp)
 
     # --- callee side (RFC 3261 13.3) -----------------------------------------------------------
     def invite_in(self, tx, req):
@@ -226,7 +234,6 @@ class Call:
         body = self.endpoint.offer().to_bytes() if self.offer_in_2xx else self.answer_sdp
         self.ua.respond(self.itx, 200, body=body, tag=self.local_tag)
         self.state = "connected"
-        self.started = self.ua.clock.ticks_ms()
         self.answer_sdp = None
         if not self.offer_in_2xx:
             self.neg = self.pending_neg
@@ -245,7 +252,10 @@ class Call:
         if tx is not self.itx:
             return
         if self.state == "incoming":
-            self._end("timeout")  # Timer C: never answered (transaction.py)
+            # Timer C: never answered - ended for the app first, then the 487 (RFC 3261
+            # 13.3.1, transaction.py), which may find no heap
+            self._end("timeout")
+            self.ua.respond(tx, 487, tag=self.local_tag)
         elif self.state == "connected":
             # Timer L (RFC 6026) with our 2xx never acknowledged: RFC 3261 13.3.1.4 says BYE
             self.request("BYE")
@@ -259,7 +269,7 @@ class Call:
             return
         tx.acked()
         if self.offer_in_2xx:
-            rare().answer_in_ack(self, ack)
+            load("rare").answer_in_ack(self, ack)
 
     def on_request(self, tx, req):
         """An in-dialog request (RFC 3261 12.2.2)."""
@@ -274,9 +284,9 @@ class Call:
             self.ua.respond(tx, 200, tag=self.local_tag)
             self._end("bye")
         elif m == "INVITE":
-            rare().reinvite(self, tx, req)
+            load("rare").reinvite(self, tx, req)
         else:
-            rare().common(self.ua, tx, req, self)
+            load("rare").common(self.ua, tx, req, self)
 
     # --- either side -------------------------------------------------------------------------
     def hangup(self):
@@ -288,7 +298,7 @@ class Call:
             # BYE should a 200 cross it.
             self.cancel_wanted = True
             if self.itx and self.itx.state == PROCEEDING and not self.cancel_sent:
-                rare().send_cancel(self)
+                load("rare").send_cancel(self)
             self._end("cancelled")
         elif st == "incoming":
             self.reject(603)

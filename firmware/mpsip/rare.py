@@ -1,15 +1,15 @@
 # What the user agent seldom does, apart from what it does all the time (ua.py, call.py,
-# register.py): loaded on demand by ua.rare() and dropped by the first UserAgent.poll()
+# register.py): loaded on demand by ua.load() and dropped by the first UserAgent.poll()
 # that does not use it, so that its heap is lent, not owned. The requests other than
 # INVITE, BYE, CANCEL and OPTIONS (MESSAGE, NOTIFY, INFO) and the 4xx/5xx answers of
-# RFC 3261 8.2; malformed requests; CANCEL both ways; re-INVITEs; forked 2xx; the details
-# of a REGISTER's answer and the backup registrar's binding.
+# RFC 3261 8.2; malformed requests; CANCEL both ways; re-INVITEs; forked 2xx. (The details
+# of a REGISTER's answer are in mpsip.regrare: a refresh need not bring all this along.)
 #
 # Nothing here keeps state: what it changes lives on the UserAgent, the Call or the
 # Registration it is given, and its callbacks are theirs.
 from mpsip.message import Request, SipParseError
 from mpsip.transaction import COMPLETED
-from mpsip.ua import auth, token
+from mpsip.ua import load, token
 
 _KNOWN = " REGISTER PRACK UPDATE SUBSCRIBE REFER PUBLISH "  # 405 with Allow (RFC 3261 8.2.1)
 
@@ -211,82 +211,10 @@ def reauth(c, tx, resp):
     credentials (a new CSeq and branch)."""
     ua = c.ua
     req = tx.req
-    a = auth().authorize(resp, req.method, req.uri.to_str(), ua.auth_user, ua.password or "")
+    a = load("auth").authorize(resp, req.method, req.uri.to_str(), ua.auth_user, ua.password or "")
     if a:
         c.lcseq += 1
         req.set("cseq", "%d %s" % (c.lcseq, req.method))
         req.set("via", req.get("via").split(";branch=")[0] + ";branch=z9hG4bK" + token())
         req.add(a[0], a[1])
         ua.txs.client(req, tx.addr, c.on_other).data = True
-
-
-# --- registration ------------------------------------------------------------------------------
-def register_failed(reg, resp):
-    """A REGISTER's final response other than 2xx and a challenge: 423 asks again with
-    at least Min-Expires (RFC 3261 10.2.8); others back off, Retry-After honoured (21.5.4)."""
-    st = resp.status
-    if st == 423:
-        try:
-            reg.expires = max(reg.expires, int(resp.get("min-expires")))
-        except (TypeError, ValueError):
-            reg.expires *= 2
-        reg.send()
-        return
-    secs = None
-    ra = resp.get("retry-after")
-    if ra:
-        try:
-            secs = min(int(ra.split(";")[0].split("(")[0].strip()), 3600)
-        except ValueError:
-            pass
-    reg.failed(str(st), secs)
-
-
-def registered(reg, resp):
-    """A 2xx to our REGISTER: RFC 3581 4 first - the registrar saw us at received:rport;
-    behind NAT that differs from our Contact, so that address is registered instead (once),
-    for calls to reach us. Then the grant (10.2.4: our Contact's expires, else Expires,
-    else what we asked). Returns the grant, or None when the Contact was fixed."""
-    ua = reg.ua
-    v = resp.top_via
-    rport = v.param("rport")
-    if not reg.nat_fixed and rport:
-        try:
-            seen = (v.param("received") or v.host, int(rport))
-        except ValueError:
-            seen = ua.contact_addr
-        if seen != ua.contact_addr:
-            reg.nat_fixed = True
-            ua.contact_addr = seen
-            reg.send()
-            return None
-    mine = ua.contact()[1:-1]
-    for c in resp.contacts:
-        if c.uri.to_str() == mine:
-            e = c.param("expires")
-            if e is not None:
-                try:
-                    return int(e)
-                except ValueError:
-                    pass
-    try:
-        return int(resp.get("expires"))
-    except (TypeError, ValueError):
-        return reg.expires
-
-
-def unbind_backup(reg, tx=None, resp=None):
-    """Back on the primary registrar: the binding made at the backup goes (RFC 3261
-    10.2.2, Expires 0), or calls would still be sent there until it expired. Answered
-    once with credentials when challenged; the outcome changes nothing else."""
-    ua = reg.ua
-    creds = None
-    if resp is not None:
-        if resp.status not in (401, 407) or tx.data:
-            return
-        creds = auth().authorize(resp, "REGISTER", tx.req.uri.to_str(), ua.auth_user, ua.password or "")
-        if creds is None:
-            return
-    reg.cseq += 1
-    tx = ua.txs.client(reg.request(0, creds), ua.backup, lambda tx, resp: resp and unbind_backup(reg, tx, resp))
-    tx.data = creds is not None

@@ -7,10 +7,11 @@
 # binding removed once the primary has us again. The binding's Contact follows
 # received/rport from the registrar (RFC 3581) when we are behind NAT. Registration has its
 # own Call-ID and transactions: it never touches a call. The seldom paths (423, failures,
-# the 2xx's details, the backup's binding) are in mpsip.rare.
-from mpsip.ua import auth, rare, token
+# the 2xx's details, the backup's binding) are in mpsip.regrare.
+from mpsip.transaction import const  # (its CPython fallback)
+from mpsip.ua import load, token
 
-_MARGIN_S = 40  # refresh this long before expiry: room for a 32 s timeout and a retry
+_MARGIN_S = const(40)  # refresh this long before expiry: room for a 32 s timeout and a retry
 
 
 class Registration:
@@ -19,7 +20,6 @@ class Registration:
     def __init__(self, ua, expires):
         self.ua = ua
         self.expires = expires  # what we ask for (raised by 423)
-        self.granted = 0
         self.state = "idle"
         self.call_id = "%s@%s" % (token(8), ua.local[0])
         self.cseq = 0
@@ -58,11 +58,17 @@ class Registration:
 
     def send(self, auth=None):
         self.cseq += 1
-        req = self.request(0 if self.stopping else self.expires, auth)
         if self.state != "registered":
             self.state = "registering"
         self.tx = None  # a transport error calls back before client() returns
-        tx = self.ua.txs.client(req, self.server(), self.on_response)
+        try:
+            req = self.request(0 if self.stopping else self.expires, auth)
+            tx = self.ua.txs.client(req, self.server(), self.on_response)
+        except MemoryError:
+            # no heap for the REGISTER (a refresh, a digest answer): a failure like a
+            # silent registrar - retried after the back-off, never left without a timer
+            self.failed("heap")
+            return
         if tx.error is None:
             self.tx = tx
 
@@ -91,51 +97,56 @@ class Registration:
             self.on_backup = False
             self.failed(tx.error)
             return
-        st = resp.status
-        if st < 200:
-            return
-        if st == 401 or st == 407:
-            a = auth().authorize(resp, "REGISTER", tx.req.uri.to_str(), ua.auth_user, ua.password or "")
-            # a second challenge for the nonce we answered, not marked stale: wrong credentials.
-            # Only for a request that carried them: a REGISTER sent without (a refresh, the
-            # one after the NAT fix-up) may well meet the same nonce again (Kamailio's last
-            # for their lifetime).
-            sent = tx.req.get("authorization") or tx.req.get("proxy-authorization")
-            if a is None or (sent and a[2] == self.nonce and not a[3]):
-                self.nonce = None
-                self.failed("auth", 60)
+        # The answer may find no heap for what it loads (digest for a challenge, regrare for
+        # the 2xx's details) or builds: a failure like any other, retried after the back-off -
+        # never a registration left without a timer.
+        try:
+            st = resp.status
+            if st < 200:
                 return
-            self.nonce = a[2]
-            self.send(a)
-            return
-        if st >= 300:
-            rare().register_failed(self, resp)
-            return
-        self.tx = None
-        self.fails = 0
-        if self.stopping:
-            self.state = "unregistered"
-            ua.event("unregistered")
-            return
-        g = rare().registered(self, resp)
-        if g is None:
-            return  # registering the address the registrar saw instead (NAT)
-        self.granted = g
-        self.state = "registered"
-        self.due = ua.txs.after(1000 * (g - _MARGIN_S if g > 2 * _MARGIN_S else max(g // 2, 1)))
-        if self.on_backup:
-            self.backup_bound = True
-        elif self.backup_bound:
-            self.backup_bound = False
-            rare().unbind_backup(self)
-        ua.event("registered", None, g)
+            if st == 401 or st == 407:
+                a = load("auth").authorize(resp, "REGISTER", tx.req.uri.to_str(), ua.auth_user, ua.password or "")
+                # a second challenge for the nonce we answered, not marked stale: wrong credentials.
+                # Only for a request that carried them: a REGISTER sent without (a refresh, the
+                # one after the NAT fix-up) may well meet the same nonce again (Kamailio's last
+                # for their lifetime).
+                sent = tx.req.get("authorization") or tx.req.get("proxy-authorization")
+                if a is None or (sent and a[2] == self.nonce and not a[3]):
+                    self.nonce = None
+                    self.failed("auth", 60)
+                    return
+                self.nonce = a[2]
+                self.send(a)
+                return
+            if st >= 300:
+                load("regrare").register_failed(self, resp)
+                return
+            self.tx = None
+            self.fails = 0
+            if self.stopping:
+                self.state = "unregistered"
+                ua.event("unregistered")
+                return
+            g = load("regrare").registered(self, resp)
+            if g is None:
+                return  # registering the address the registrar saw instead (NAT)
+            self.state = "registered"
+            self.due = ua.txs.after(1000 * (g - _MARGIN_S if g > 2 * _MARGIN_S else max(g // 2, 1)))
+            if self.on_backup:
+                self.backup_bound = True
+            elif self.backup_bound:
+                self.backup_bound = False
+                load("regrare").unbind_backup(self)
+            ua.event("registered", None, g)
+        except MemoryError:
+            self.failed("heap")
 
     def tick(self):
         """Send a due refresh or retry; ms until the next one (at most 1000)."""
         if self.due is None:
             return 1000
         txs = self.ua.txs
-        left = txs.diff(self.due, txs.clock.ticks_ms())
+        left = txs.clock.ticks_diff(self.due, txs.clock.ticks_ms())
         if left > 0:
             return left if left < 1000 else 1000
         self.due = None

@@ -8,7 +8,9 @@
 #
 # Heap: a finished transaction only absorbs retransmissions for up to 64*T1, so once its
 # final response is sent or received it keeps the key, the bytes to send again and its
-# timers; the parsed request (~4 KB) goes. The table is bounded (MAX_TX, Transactions.server).
+# timers; the parsed request (~4 KB) goes. The server transactions are bounded (Transactions'
+# limit): our own client transactions never count, so they never make us refuse a request,
+# and a full table never stops us from sending (a BYE to hang up).
 from mpsip.message import Request
 
 try:
@@ -25,8 +27,26 @@ T4 = const(5000)  # maximum time a message stays in the network
 _64T1 = const(32000)
 # RFC 3261 16.6 step 11: a proxy gives up on an unanswered INVITE after Timer C (> 3 min);
 # an INVITE we never answer (the user away, or no heap to build the answer) ends then too.
-_C = const(180000)
-MAX_TX = const(16)  # a full table gives up a finished transaction, or refuses (503)
+_C_MS = const(180000)
+
+# Timers by their RFC 3261 letter: A is 0 ... M is 12 ("ABCDEFGHIJKLM"[n] names one), and
+# 13 the 2xx retransmission of 13.3.1.4. Numbers, not letters: every short string constant
+# is a name in MicroPython's qstr pools, for good.
+_A = const(0)
+_B = const(1)
+_C = const(2)
+_D = const(3)
+_E = const(4)
+_F = const(5)
+_G = const(6)
+_H = const(7)
+_I = const(8)
+_J = const(9)
+_K = const(10)
+_L = const(11)
+_M = const(12)
+_2XX = const(13)
+MAX_TX = const(16)  # the board's bound of server transactions (Transactions' default limit)
 
 # States (RFC 3261 17.1.1.2, 17.1.2.2, 17.2.1, 17.2.2; RFC 6026 7.1/7.2 ACCEPTED)
 CALLING = const(0)  # client INVITE; client and server non-INVITE use it for "Trying"
@@ -55,31 +75,34 @@ def _key(msg, server, method=None):
 
 
 class Transaction:
-    """state, req (the request, None once finished), cseq, last (bytes sent last), addr
-    (the peer), timers retx = [name, deadline, interval] and end = [name, deadline]."""
+    """state, req (the request, None once finished), cseq (INVITE only), last (bytes sent
+    last), addr (the peer), timers retx = [name, deadline, interval] and end = [name,
+    deadline]. What most transactions leave at its default is a class attribute: an
+    instance keeps its attributes in a dict, and a finished one stays for 64*T1."""
 
+    state = CALLING
+    status = 0  # last final (or provisional) status sent or received
+    last = retx = end = None
+    invite = False
+    cseq = None
+    error = None  # "timeout" or "transport" when the transaction failed
+    data = None  # for the layer's user (the UA keeps its call here)
     mid = None  # the UA's merged-request key (RFC 3261 8.2.2.2), server requests only
 
     def __init__(self, layer, req, addr, server, cb=None):
         self.layer = layer
         self.req = req
         self.addr = addr
-        self.invite = req.method == "INVITE"
-        self.cseq = req.cseq
+        if req.method == "INVITE":
+            self.invite = True
+            self.cseq = req.cseq  # the ACK for our 2xx is matched by it (Call.on_ack)
         self.cb = cb  # client: cb(tx, response or None); server: cb(tx, None) on timeout
-        self.state = CALLING
-        self.status = 0  # last final (or provisional) status sent or received
-        self.last = None
-        self.retx = None
-        self.end = None
-        self.error = None  # "timeout" or "transport" when the transaction failed
-        self.data = None  # for the layer's user (the UA keeps its call here)
         self.key = _key(req, server)
         if server:
             # A guard until the final response: no path (a MemoryError while the response
             # is built included) leaves a server transaction without a timer. Non-INVITE:
             # the client gave up at 64*T1 (Timer F); INVITE: Timer C, above.
-            self.end = ["C", layer.after(_C)] if self.invite else ["J", layer.after(_64T1)]
+            self.end = [_C, layer.after(_C_MS)] if self.invite else [_J, layer.after(_64T1)]
 
     # --- timers ---------------------------------------------------------------------
     def _send(self, data):
@@ -95,17 +118,19 @@ class Transaction:
     def terminate(self):
         self.state = TERMINATED
         self.retx = self.end = self.req = self.last = None
-        self.layer.forget(self)
+        t = self.layer.table
+        if t.get(self.key) is self:
+            del t[self.key]
 
     def fire(self, now):
         """Run the timers that are due (the layer calls this from tick())."""
-        diff = self.layer.diff
+        diff = self.layer.clock.ticks_diff
         r = self.retx
         if r and diff(now, r[1]) >= 0:
             # A doubles without bound (17.1.1.2); E, G and the 2xx double up to T2
             # (17.1.2.2, 17.2.1, 13.3.1.4); E stays at T2 once a provisional arrived.
             iv = r[2] * 2
-            if r[0] != "A" and iv > T2 or r[0] == "E" and self.state == PROCEEDING:
+            if r[0] != _A and iv > T2 or r[0] == _E and self.state == PROCEEDING:
                 iv = T2
             r[1] = self.layer.after(iv)
             r[2] = iv
@@ -113,11 +138,22 @@ class Transaction:
         e = self.end
         if e and diff(now, e[1]) >= 0:
             name = e[0]
+            if name == _C and self.cb:
+                # An INVITE never answered: RFC 3261 13.3.1 - an invitation that expires
+                # before the UAS has generated a final response gets 487. The UA builds it
+                # (respond(): Timer H then absorbs the ACK); without heap for it, or no
+                # answer made, the transaction just ends.
+                self.end = None
+                self.error = "timeout"
+                self.cb(self, None)
+                if self.state < COMPLETED:
+                    self.terminate()
+                return
             self.terminate()
             # B/F: no final response (17.1.1.2, 17.1.2.2); H: no ACK for our error response
             # (17.2.1); C: an INVITE never answered; L with our 2xx unacknowledged: the UA
             # ends the call with BYE (13.3.1.4). D, I, J, K and M only end the absorbing.
-            if name in "BCFH" or name == "L" and self.status > 0:
+            if name == _B or name == _C or name == _F or name == _H or name == _L and self.status > 0:
                 self.error = "timeout"
                 if self.cb:
                     self.cb(self, None)
@@ -128,15 +164,21 @@ class Transaction:
             return
         # Timer A/E: retransmit (unreliable transport); Timer B/F: give up after 64*T1
         after = self.layer.after
-        self.retx = ["A" if self.invite else "E", after(T1), T1]
-        self.end = ["B" if self.invite else "F", after(_64T1)]
+        self.retx = [_A if self.invite else _E, after(T1), T1]
+        self.end = [_B if self.invite else _F, after(_64T1)]
 
     def on_response(self, resp):
         st = resp.status
         s = self.state
         if s == ACCEPTED:
             if 200 <= st < 300:
-                self.cb(self, resp)  # RFC 6026 7.2: 2xx retransmissions go up: the UA re-ACKs
+                # RFC 6026 7.2: 2xx retransmissions go up: the call re-ACKs (a fork's 2xx
+                # gets ACK and BYE). Once the call has ended it has left (Call._end) the ACK
+                # and where it went here: the same 2xx again is ACKed again without it.
+                if self.cb:
+                    self.cb(self, resp)
+                elif self.last and ("tag=" + (resp.to_addr.tag or "-")).encode() in self.last:
+                    self.layer.send(self.last, self.addr)
             return
         if s >= COMPLETED:
             if self.invite and st >= 300 and s == COMPLETED:
@@ -154,17 +196,17 @@ class Transaction:
         self.state = COMPLETED
         if not self.invite:
             self.last = None
-            self.end = ["K", self.layer.after(T4)]
+            self.end = [_K, self.layer.after(T4)]
         elif st < 300:
             # RFC 6026 7.2: Accepted; Timer M keeps absorbing (forked) 2xx for 64*T1
             self.state = ACCEPTED
             self.last = None
-            self.end = ["M", self.layer.after(_64T1)]
+            self.end = [_M, self.layer.after(_64T1)]
         else:
             # 17.1.1.3: the ACK for a non-2xx final is part of the transaction
             self.last = ack_for(self.req, resp).to_bytes()
             self.layer.send(self.last, self.addr)
-            self.end = ["D", self.layer.after(_64T1)]
+            self.end = [_D, self.layer.after(_64T1)]
         self.cb(self, resp)
         self.req = None  # after the user's callback, which may send it again (digest)
         if self.state == COMPLETED:
@@ -186,17 +228,17 @@ class Transaction:
         self.req = None  # final: matching and retransmission need no more than key and bytes
         if not self.invite:
             self.state = COMPLETED
-            self.end = ["J", self.layer.after(_64T1)]  # 17.2.2: absorb request retransmissions
+            self.end = [_J, self.layer.after(_64T1)]  # 17.2.2: absorb request retransmissions
         elif st < 300:
             # RFC 6026 7.1: Accepted; the 2xx is sent again (13.3.1.4: T1 doubling up to T2)
             # until the UA reports the ACK (acked()) or Timer L/H runs out: then BYE.
             self.state = ACCEPTED
-            self.retx = ["2xx", self.layer.after(T1), T1]
-            self.end = ["L", self.layer.after(_64T1)]
+            self.retx = [_2XX, self.layer.after(T1), T1]
+            self.end = [_L, self.layer.after(_64T1)]
         else:
             self.state = COMPLETED
-            self.retx = ["G", self.layer.after(T1), T1]
-            self.end = ["H", self.layer.after(_64T1)]
+            self.retx = [_G, self.layer.after(T1), T1]
+            self.end = [_H, self.layer.after(_64T1)]
         return True
 
     def acked(self):
@@ -212,7 +254,7 @@ class Transaction:
             if self.state == COMPLETED and self.invite:
                 self.state = CONFIRMED  # 17.2.1: Timer I absorbs ACK retransmissions
                 self.retx = self.last = None
-                self.end = ["I", self.layer.after(T4)]
+                self.end = [_I, self.layer.after(T4)]
             return
         if self.last is not None and self.state != CONFIRMED:
             self.layer.send(self.last, self.addr)  # 17.2.1 / 17.2.2: resend the last response
@@ -235,50 +277,52 @@ class Transactions:
     """The transaction table. send(data, addr) -> bool is the transport's; clock has
     ticks_ms/ticks_add/ticks_diff (mpsip.media.Clock or a test's fake)."""
 
-    def __init__(self, send, clock):
+    def __init__(self, send, clock, max_tx=MAX_TX):
         self.send = send
         self.clock = clock
-        self.diff = clock.ticks_diff
         self.table = {}
+        self.max_tx = max_tx  # server transactions (a heap guard: RFC 3261 21.5.4, 503)
 
     def after(self, ms):
         return self.clock.ticks_add(self.clock.ticks_ms(), ms)
-
-    def forget(self, tx):
-        if self.table.get(tx.key) is tx:
-            del self.table[tx.key]
 
     def client(self, req, addr, cb):
         """Start a client transaction: the request goes out now; cb(tx, resp) for each
         response, cb(tx, None) on timeout or transport error (tx.error says which)."""
         tx = Transaction(self, req, addr, False, cb)
-        self.table[tx.key] = tx
-        tx.start()
+        tx.start()  # first: a MemoryError here must not leave it in the table without timers
+        if tx.state != TERMINATED:  # (a transport error ended it)
+            self.table[tx.key] = tx
         return tx
 
     def server(self, req, addr, cb=None):
         """A new server transaction for a request no transaction matched (see match), or
-        None when the table is full of transactions still at work: a flood must not take
-        the heap. A full table first gives up the finished transaction nearest its end: it
-        only absorbed retransmissions (17.2.1, 17.2.2, RFC 6026 7.1), which then meet none -
-        the price of a bounded table under load, rather than refusing calls."""
-        if len(self.table) >= MAX_TX and not self.shed(False):
+        None when `max_tx` server transactions are still at work: a flood must not take the
+        heap. At the limit the finished one nearest its end goes first: it only absorbed
+        retransmissions (17.2.1, 17.2.2, RFC 6026 7.1), which then meet none - the price of
+        a bounded table under load, rather than refusing calls. Client transactions (ours,
+        as many as the calls we make) do not count."""
+        n = 0
+        for t in self.table.values():
+            if t.key[0] == "s":
+                n += 1
+        if n >= self.max_tx and not self.shed(False):
             return None
         tx = Transaction(self, req, addr, True, cb)
         self.table[tx.key] = tx
         return tx
 
     def shed(self, every):
-        """Forget the finished transaction nearest its end, or every finished one (the heap
-        ran out); True if one went. Finished: a final response sent or received and
-        nothing left to retransmit."""
+        """Forget the finished server transaction nearest its end, or every finished one
+        (the heap ran out); True if one went. Finished: a final response sent or received
+        and nothing left to retransmit."""
         old = None
         for t in list(self.table.values()):
-            if t.state >= COMPLETED and t.retx is None:
+            if t.state >= COMPLETED and t.retx is None and (every or t.key[0] == "s"):
                 if every:
                     t.terminate()
                     old = t
-                elif old is None or self.diff(t.end[1], old.end[1]) < 0:
+                elif old is None or self.clock.ticks_diff(t.end[1], old.end[1]) < 0:
                     old = t
         if old and not every:
             old.terminate()
@@ -293,12 +337,15 @@ class Transactions:
         """Fire due timers; returns the milliseconds until the next one (at most 1000)."""
         now = self.clock.ticks_ms()
         for tx in list(self.table.values()):
-            tx.fire(now)
+            try:
+                tx.fire(now)
+            except MemoryError:  # a callback found no heap (a BYE, a 487): the loop goes on
+                tx.terminate()
         wait = 1000
         for tx in self.table.values():
             for t in (tx.retx, tx.end):
                 if t:
-                    d = self.diff(t[1], now)
+                    d = self.clock.ticks_diff(t[1], now)
                     if d < wait:
                         wait = d if d > 0 else 0
         return wait

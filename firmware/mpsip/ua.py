@@ -13,14 +13,16 @@
 # Requests whose answer changes nothing here (OPTIONS, CANCEL, errors) are answered without
 # a transaction (RFC 3261 8.2.7), so a flood leaves no state behind; finished transactions
 # keep only what absorbing retransmissions needs, and the table is bounded (transaction.py).
+import gc
 import sys
 from binascii import hexlify
 from os import urandom
 
 from mpsip.message import Request, SipParseError, parse, validate
-from mpsip.transaction import COOKIE, Transactions
+from mpsip.transaction import COOKIE, MAX_TX, Transactions, const  # (its CPython fallback)
 from mpsip.uri import parse_uri
 
+_BACKOFF = const(20)  # ms between reads while no heap is left for a datagram
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, MESSAGE"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, text/plain"
 
@@ -47,23 +49,16 @@ def split_hostport(s):
 # The modules lent on demand, and whether the current poll() used them: poll() drops one
 # that a whole round did not use. Dropped after every use, a burst of odd requests would
 # load and drop it per datagram, and its blocks would leave the heap in pieces.
-_lent = {"rare": 0, "auth": 0}
+_lent = {"rare": 0, "regrare": 0, "auth": 0}
 
 
-def rare():
-    """mpsip.rare, loaded for what seldom happens (see _lent)."""
-    from mpsip import rare as r
-
-    _lent["rare"] = 1
-    return r
-
-
-def auth():
-    """mpsip.auth (digest answers), loaded for a challenge (see _lent)."""
-    from mpsip import auth as a
-
-    _lent["auth"] = 1
-    return a
+def load(name):
+    """mpsip.<name> - rare (what seldom happens), regrare (a REGISTER's answer) or auth
+    (digest answers) - loaded on demand (see _lent)."""
+    if "mpsip." + name not in sys.modules:
+        gc.collect()  # garbage first: the module fills the holes, not the top of the heap
+    _lent[name] = 1
+    return getattr(__import__("mpsip." + name), name)
 
 
 def drop(name):
@@ -97,6 +92,8 @@ def _plain(msg):
 
 
 class UserAgent:
+    starved = None  # ticks_ms until which reading waits: no heap for a datagram (poll)
+
     def __init__(
         self,
         transport,
@@ -114,10 +111,11 @@ class UserAgent:
         display=None,
         agent="mpsip/0.2",
         on_event=None,
+        max_tx=MAX_TX,
     ):
         self.transport = transport
         self.clock = clock
-        self.txs = Transactions(transport.send, clock)
+        self.txs = Transactions(transport.send, clock, max_tx)
         self.user = user
         self.domain = domain
         self.password = password
@@ -217,31 +215,44 @@ class UserAgent:
 
     def close(self):
         self.running = False
-        for c in self.calls:
+        for c in self.calls[:]:  # hangup() takes each out of self.calls
             c.hangup()
 
     # --- the loop ----------------------------------------------------------------------------
     def poll(self):
         """Read every queued datagram, run due timers; ms until the next timer."""
         n = 0
-        while n < 16:  # bounded: a flood must not starve the media loop
-            try:
+        clock = self.clock
+        now = clock.ticks_ms()
+        s = self.starved
+        while n < 16 and (s is None or clock.ticks_diff(now, s) >= 0):  # bounded: a flood
+            try:  # must not starve the media loop
                 got = self.transport.recv()
             except MemoryError:
                 # No room for the datagram (it stays queued): what only absorbs
                 # retransmissions goes (the heap is worth more than that now), the timers run
-                # all the same - skipping them would never recover - and it is read next time.
-                self.dropped += 1
+                # all the same - skipping them would never recover - and reading waits
+                # _BACKOFF ms, not spinning on it; counted once until a read succeeds.
+                if s is None:
+                    self.dropped += 1
+                s = self.starved = clock.ticks_add(now, _BACKOFF)
                 try:
                     self.txs.shed(True)
                 except MemoryError:  # not even the list of them: the timers end them
                     pass
                 break
+            if s is not None:
+                s = self.starved = None
             if got is None:
                 break
             self.feed(got[0], got[1])
             n += 1
+        self.new_tx = None
         wait = self.tick()
+        if s is not None:
+            s = clock.ticks_diff(s, now)
+            if s < wait:
+                wait = s if s > 0 else 0
         for name in _lent:
             if not _lent[name]:
                 drop(name)
@@ -258,61 +269,58 @@ class UserAgent:
         addressed; malformed responses and noise are dropped; nothing raises."""
         self.new_tx = None
         try:
-            self._feed(data, addr)
+            if len(data) < 5 and not data.strip():
+                return  # RFC 5626 4.4.1: CRLF keepalives
+            msg = parse(data)
+            if not isinstance(msg, Request):
+                try:
+                    validate(msg)
+                except SipParseError:
+                    self.dropped += 1  # RFC 3261 18.1.2: malformed responses are discarded
+                    return
+                tx = self.txs.match(msg)
+                if tx:
+                    tx.on_response(msg)
+                else:
+                    load("rare").stray_response(self, msg)
+                return
+            validate(msg)
+            tx = self.txs.match(msg)
+            if tx:
+                tx.on_request(msg)  # retransmission, or the ACK for our error response
+                return
+            m = msg.method
+            c = self.find(msg) if msg.to_addr.tag else None
+            if m == "ACK":
+                if c:
+                    c.on_ack(msg)
+                return
+            if not _plain(msg):
+                load("rare").request(self, msg, addr, c)
+            elif m == "OPTIONS":
+                # PBXs ping with OPTIONS (a keepalive); no Supported header: we support no
+                # option tag, and an empty header trips small stacks.
+                self.reply(msg, addr, 200, (("accept", ACCEPT),))
+            elif m == "CANCEL":
+                load("rare").cancel(self, msg, addr)
+            elif c or m == "INVITE" and not msg.to_addr.tag:
+                tx = self.server(msg, addr)
+                if tx is not None and c:
+                    c.on_request(tx, msg)
+                elif tx is not None:
+                    from mpsip.call import Call
+
+                    c = Call(self, False, msg.from_addr.uri.to_str())
+                    self.calls.append(c)
+                    c.invite_in(tx, msg)
+            else:
+                load("rare").request(self, msg, addr, c)
         except Exception as e:  # the receive loop survives every input (and our own bugs)
             self.dropped += 1
             try:
-                rare().failed(self, e, addr)
+                load("rare").failed(self, e, addr)
             except Exception:  # no heap even for that: the server transaction's guard
                 pass  # timer ends what the datagram started (transaction.py)
-
-    def _feed(self, data, addr):
-        if len(data) < 5 and not data.strip():
-            return  # RFC 5626 4.4.1: CRLF keepalives
-        msg = parse(data)
-        if not isinstance(msg, Request):
-            try:
-                validate(msg)
-            except SipParseError:
-                self.dropped += 1  # RFC 3261 18.1.2: malformed responses are discarded
-                return
-            tx = self.txs.match(msg)
-            if tx:
-                tx.on_response(msg)
-            else:
-                rare().stray_response(self, msg)
-            return
-        validate(msg)
-        tx = self.txs.match(msg)
-        if tx:
-            tx.on_request(msg)  # retransmission, or the ACK for our error response
-            return
-        m = msg.method
-        c = self.find(msg) if msg.to_addr.tag else None
-        if m == "ACK":
-            if c:
-                c.on_ack(msg)
-            return
-        if not _plain(msg):
-            rare().request(self, msg, addr, c)
-        elif m == "OPTIONS":
-            # PBXs ping with OPTIONS (a keepalive); no Supported header: we support no
-            # option tag, and an empty header trips small stacks.
-            self.reply(msg, addr, 200, (("accept", ACCEPT),))
-        elif m == "CANCEL":
-            rare().cancel(self, msg, addr)
-        elif c or m == "INVITE" and not msg.to_addr.tag:
-            tx = self.server(msg, addr)
-            if tx is not None and c:
-                c.on_request(tx, msg)
-            elif tx is not None:
-                from mpsip.call import Call
-
-                c = Call(self, False, msg.from_addr.uri.to_str())
-                self.calls.append(c)
-                c.invite_in(tx, msg)
-        else:
-            rare().request(self, msg, addr, c)
 
     def server(self, msg, addr):
         """A server transaction for msg, or None after answering it statelessly: 482 to a
