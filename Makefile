@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(PY) tools/bench.py
 	$(PY) tools/bench_auth_sdp.py
 	$(PY) tools/bench_ua.py
+	$(PY) tools/heapmap.py
 
 # The host demo (tools/demo.py): loopback proxy, virtual board, scripted phone; or, with
 # PBX=host:port SIP_USER=... SIP_PASS=... [SIP_TARGET=sip:...] [DOOR_PIN=...], the virtual

@@ -2,7 +2,7 @@
 # a stepped clock; the output sees every edge, solid states none.
 from sipfakes import Clock
 
-from intercom.leds import COLOURS, PATTERNS, Leds
+from intercom.leds import STATES, Leds
 
 
 def rig():
@@ -21,9 +21,10 @@ def run(leds, clock, ms, step=10):
 
 def test_every_state_the_app_and_station_use_has_a_pattern_and_a_colour():
     for state in ("booting", "no-network", "registering", "registered", "ringing", "in-call", "error"):
-        assert state in PATTERNS and len(COLOURS[state]) == 3
-        steps = PATTERNS[state].split()
+        colour, steps = STATES[state][:3], STATES[state][3:]
+        assert len(colour) == 3 and max(colour) <= 48  # dim: full power glares
         assert len(steps) == 1 or len(steps) % 2 == 0  # on/off pairs
+        assert min(steps) > 0
 
 
 def test_ringing_blinks_150_ms_on_150_ms_off():
@@ -83,3 +84,40 @@ def test_a_late_loop_does_not_stretch_the_pattern_nor_replay_missed_edges():
     assert len(seen) == 2
     run(leds, clock, 100, step=5)
     assert [t for t, _, _ in seen[2:]] == [1050, 1100]
+
+
+class Edges:
+    """An LED output that records edges into preallocated room (it runs under heap_lock)."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.times = [0] * 8
+        self.ons = bytearray(8)
+        self.n = 0
+
+    def output(self, state, on):
+        self.times[self.n] = self.clock.t
+        self.ons[self.n] = on
+        self.n += 1
+
+
+def test_in_call_is_on_with_a_short_break_every_two_seconds_and_changes_allocate_nothing():
+    clock = Clock()
+    rec = Edges(clock)
+    leds = Leds(rec.output, clock)
+    leds.set("registered")
+    try:
+        import micropython
+
+        lock, unlock = micropython.heap_lock, micropython.heap_unlock
+    except (ImportError, AttributeError):  # CPython: the behaviour only
+        lock = unlock = lambda: None
+    lock()
+    try:
+        leds.set("in-call")
+        for _ in range(400):
+            clock.t += 10
+            leds.step(clock.ticks_ms())
+    finally:
+        unlock()
+    assert rec.n == 6 and rec.times[1:6] == [0, 1900, 2000, 3900, 4000] and list(rec.ons[1:6]) == [1, 0, 1, 0, 1]

@@ -1,11 +1,12 @@
-# The door station's boot (intercom/station.py, what firmware/main.py runs): config
-# problems as EVENT lines naming the key, the config module dropped after, board.json
-# problems, and a board whose config has no registrar still bringing its network up.
-# The loop with the user agent is test_station.py.
+# The door station's boot (intercom/startup.py via intercom/station.py's main(), what
+# firmware/main.py runs): config problems as EVENT lines naming the key, the config module
+# and the boot code dropped after, board.json problems, and a board whose config has no
+# registrar still bringing its network up. The loop with the user agent is test_station.py.
+import gc
 import os
 import sys
 
-from intercom import station
+from intercom import startup, station
 
 TMP = "/tmp/mpsip-test-main-%d.json" % (os.getpid() if hasattr(os, "getpid") else 0)
 
@@ -35,11 +36,11 @@ def test_each_kind_of_bad_config_is_an_event_line_naming_the_key(case):
         with open(TMP, "w") as f:
             f.write(text)
     try:
-        cfg, errors = station.load_config(TMP)
+        cfg, errors = startup.load_config(TMP)
     finally:
         if text is not None:
             os.remove(TMP)
-    lines = station.config_events(errors)
+    lines = startup.config_events(errors)
     mine = [ln for ln in lines if ln.startswith("EVENT error what=config key=%s problem=" % key)]
     assert len(mine) == 1 and words in mine[0], lines
     assert "s3cret" not in mine[0]  # secrets are never echoed
@@ -50,20 +51,21 @@ def test_the_config_module_is_dropped_after_boot():
     with open(TMP, "w") as f:
         f.write('{"sip": {"registrar": "pbx", "user": "door"}, "net": "lan"}')
     try:
-        cfg, errors = station.load_config(TMP)
+        cfg, errors = startup.load_config(TMP)
     finally:
         os.remove(TMP)
     assert errors == [] and cfg["sip"]["user"] == "door"
     assert "intercom.config" not in sys.modules
+    assert not hasattr(sys.modules["intercom"], "config")  # the package's attribute would keep it
 
 
 def test_board_json_problems_are_named():
-    board, problem = station.load_board("/nonexistent/board.json")
+    board, problem = startup.load_board("/nonexistent/board.json")
     assert board is None and problem == "not found"
     with open(TMP, "w") as f:
         f.write('{"name": "virtual", ')
     try:
-        board, problem = station.load_board(TMP)
+        board, problem = startup.load_board(TMP)
     finally:
         os.remove(TMP)
     assert board is None and problem.startswith("not valid JSON")
@@ -120,3 +122,51 @@ def test_without_a_registrar_the_board_still_brings_its_network_up_and_shows_err
     assert lines[0].startswith("EVENT error what=config key=sip.registrar problem=required")
     assert "EVENT network state=up ip=127.0.0.1" in lines and lines[-1] == "EVENT exit"
     assert st.plat.leds == ["booting", "error"] and st.ua is None and st.plat.starts == 1
+
+
+def test_the_boot_code_is_dropped_once_the_loop_runs():
+    with open(TMP, "w") as f:
+        f.write('{"sip": {"user": "door"}, "net": "lan"}')
+    seen = []
+    plat = Platform({}, {}, None)
+    real = plat.input
+
+    def input():
+        seen.append("intercom.startup" in sys.modules or hasattr(sys.modules["intercom"], "startup"))
+        return real()
+
+    plat.input = input
+    try:
+        st = station.main(TMP, "/nonexistent/board.json", plat, out=[].append, preload=())
+    finally:
+        os.remove(TMP)
+    assert seen and not any(seen) and st.plat is plat
+    sys.modules["intercom.startup"] = startup  # for the other tests of this file
+
+
+def test_the_boot_line_tells_the_heap_in_use():
+    with open(TMP, "w") as f:
+        f.write('{"sip": {"user": "door"}, "net": "lan"}')
+    lines = []
+    try:
+        station.main(TMP, "/nonexistent/board.json", Platform({}, {}, None), out=lines.append, preload=())
+    finally:
+        os.remove(TMP)
+    sys.modules["intercom.startup"] = startup
+    (boot,) = [ln for ln in lines if ln.startswith("EVENT boot ")]
+    used = int(boot.split("heap=")[1])
+    gc.collect()
+    if hasattr(gc, "mem_alloc"):
+        assert 0 < used < gc.mem_alloc() + 4096
+    else:
+        assert used == 0  # CPython cannot tell
+    assert boot.startswith("EVENT boot board=? ")
+
+
+def test_the_modules_the_user_agent_lends_itself_are_loaded_once_at_boot_and_dropped():
+    # loaded at boot so that their names are interned while the heap is empty (startup.LENT)
+    assert "mpsip.rare" in startup.LENT and "mpsip.digest" in startup.LENT
+    startup.load_modules((), ("mpsip.rare", "mpsip.no_such_module"))
+    import mpsip
+
+    assert "mpsip.rare" not in sys.modules and not hasattr(mpsip, "rare")

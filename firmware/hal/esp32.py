@@ -14,7 +14,7 @@ import machine
 import network
 
 from hal import Sockets
-from intercom.leds import COLOURS
+from intercom.leds import STATES
 from mpsip.audio import SilenceSource
 
 _DEBOUNCE_MS = 30  # a push button bounces for a few ms; 30 ms is below a deliberate press
@@ -158,7 +158,8 @@ class Platform(Sockets):
 
     def led(self, state, on):
         if self._pixel is not None:
-            self._pixel[0] = COLOURS[state] if on else (0, 0, 0)
+            c = STATES[state] if on else b"\x00\x00\x00"
+            self._pixel[0] = (c[0], c[1], c[2])
             self._pixel.write()
         elif self._led_pin is not None:
             self._led_pin.value(self.led_active if on else 1 - self.led_active)

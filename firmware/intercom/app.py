@@ -9,15 +9,8 @@
 # rings. The app never imports machine or network; time is ticks_ms from the injected clock.
 from intercom.door import Door
 
-# LED states; the platform turns each into a blink pattern
-BOOTING = "booting"
-NO_NETWORK = "no-network"
-REGISTERING = "registering"
-REGISTERED = "registered"
-RINGING = "ringing"
-IN_CALL = "in-call"
-ERROR = "error"
-
+# LED states (intercom/leds.py turns each into a blink pattern) are plain strings:
+# "registering", "registered", "ringing", "in-call", "error".
 _BUSY = ("486", "600", "603", "480", "404", "408", "timeout", "unreachable", "cancelled")
 
 
@@ -32,7 +25,6 @@ def uri_key(uri):
 
 class Intercom:
     def __init__(self, cfg, ua, clock, relay, led=None, media=None, out=print, ringback=None):
-        self.cfg = cfg
         self.ua = ua
         self.clock = clock
         self.led = led or (lambda state: None)
@@ -63,10 +55,15 @@ class Intercom:
         self.warned = False
         self.session = None
         ua.on_event = self.on_event
-        self.led(BOOTING)
+        self.led("booting")
 
-    def emit(self, name, **kw):
-        self.out("EVENT " + name + "".join(" %s=%s" % (k, kw[k]) for k in sorted(kw)))
+    def emit(self, name, *kv):
+        """One EVENT line: emit("dtmf", "digit", d, "via", v), keys in alphabetical order
+        (short names: qstrs, shared; whole format strings would each be a heap object)."""
+        line = "EVENT " + name
+        for i in range(0, len(kv), 2):
+            line += " %s=%s" % (kv[i], kv[i + 1])
+        self.out(line)
 
     def now(self):
         return self.clock.ticks_ms()
@@ -94,7 +91,7 @@ class Intercom:
 
     def start_calling(self):
         if not self.targets:
-            self.emit("error", what="no-call-targets")
+            self.emit("error", "what", "no-call-targets")
             return
         self.next_target = 0
         if self.parallel:
@@ -105,10 +102,10 @@ class Intercom:
             self._dial(self.targets[0])
             self.next_target = 1
         self.ring_until = self._after(self.ring_ms)
-        self.led(RINGING)
+        self.led("ringing")
 
     def _dial(self, target):
-        self.emit("calling", target=target)
+        self.emit("calling", "target", target)
         self.calls.append(self.ua.call(target))
 
     def hangup(self, why):
@@ -119,7 +116,7 @@ class Intercom:
         if calls:
             self.ringback(False)
             self.ring_until = None
-            self.emit("call-ended", reason=why)
+            self.emit("call-ended", "reason", why)
             self._idle()
         if self.active is not None:
             self.active.hangup()
@@ -129,15 +126,15 @@ class Intercom:
     # --- user agent events ------------------------------------------------------------------------
     def on_event(self, name, call, arg):
         if name == "registered":
-            self.emit("registered", expires=arg)
-            self.led(REGISTERED if self.active is None else IN_CALL)
+            self.emit("registered", "expires", arg)
+            self.led("registered" if self.active is None else "in-call")
         elif name == "unregistered":
             self.emit("unregistered")
         elif name == "registration-failed":
-            self.emit("error", what="registration", reason=arg)
-            self.led(ERROR if self.active is None else IN_CALL)
+            self.emit("error", "reason", arg, "what", "registration")
+            self.led("error" if self.active is None else "in-call")
         elif name == "ringing" and call in self.calls:
-            self.emit("ringing", target=call.remote_uri)
+            self.emit("ringing", "target", call.remote_uri)
             self.ringback(True)
         elif name == "connected":
             self._connected(call, arg)
@@ -151,9 +148,9 @@ class Intercom:
         elif name == "dtmf" and call is self.active:
             self.dtmf(arg, "info")
         elif name == "message":
-            self.emit("message", sender=arg[0])
+            self.emit("message", "sender", arg[0])
         elif name == "error":
-            self.emit("error", what="sip", detail=str(arg).replace(" ", "_"))
+            self.emit("error", "detail", str(arg).replace(" ", "_"), "what", "sip")
 
     def _connected(self, call, neg):
         if call in self.calls:
@@ -171,21 +168,21 @@ class Intercom:
         self.warned = False
         self.end_at = self._after(self.max_ms)
         self.door.reset_entry()
-        self.emit("connected", peer=call.remote_uri, codec=neg.codec)
-        self.led(IN_CALL)
+        self.emit("connected", "codec", neg.codec, "peer", call.remote_uri)
+        self.led("in-call")
         self._start_media(call)
 
     def _ended(self, call, reason):
         if call is self.active:
             self.active = None
             self._stop_media()
-            self.emit("call-ended", reason=reason)
+            self.emit("call-ended", "reason", reason)
             self._idle()
             return
         if call is self.incoming:
             self.incoming = None
             self.answer_at = None
-            self.emit("call-ended", reason=reason)
+            self.emit("call-ended", "reason", reason)
             self._idle()
             return
         if call not in self.calls:
@@ -201,11 +198,11 @@ class Intercom:
             return
         self.ring_until = None
         self.ringback(False)
-        self.emit("call-ended", reason="no-answer" if reason in _BUSY else reason)
+        self.emit("call-ended", "reason", "no-answer" if reason in _BUSY else reason)
         self._idle()
 
     def _idle(self):
-        self.led(REGISTERED if self.ua.reg.state == "registered" else REGISTERING)
+        self.led("registered" if self.ua.reg.state == "registered" else "registering")
 
     def _incoming(self, call):
         # The INVITE must come from a registrar (address and port: on one host the phones
@@ -216,12 +213,13 @@ class Intercom:
         ok = src in self.servers and allowed
         if not ok or self.active is not None or self.calls or self.incoming is not None:
             # not an allowed phone via our PBX (or we are busy): nothing rings, no audio
-            call.reject(403 if not ok else 486)
-            self.emit("rejected", sender=call.remote_uri, status=403 if not ok else 486)
+            status = 486 if ok else 403
+            call.reject(status)
+            self.emit("rejected", "sender", call.remote_uri, "status", status)
             return
         self.incoming = call
-        self.emit("ringing", sender=call.remote_uri)
-        self.led(RINGING)
+        self.emit("ringing", "sender", call.remote_uri)
+        self.led("ringing")
         if self.auto:
             self.answer_at = self._after(self.delay_ms)
 
@@ -236,16 +234,16 @@ class Intercom:
         """A digit from the active call: RFC 4733 (via the media session) or SIP INFO."""
         if self.active is None:
             return
-        self.emit("dtmf", digit=digit, via=via)
+        self.emit("dtmf", "digit", digit, "via", via)
         r = self.door.feed(digit, self.now())
         if r == "open":
-            self.emit("door-open", seconds=self.door.relay_ms // 1000)
+            self.emit("door-open", "seconds", self.door.relay_ms // 1000)
             if self.session and hasattr(self.session, "tone"):
                 self.session.tone("confirm")
         elif r == "denied":
-            self.emit("door-denied", tries=self.door.tries)
+            self.emit("door-denied", "tries", self.door.tries)
         elif r == "lockout":
-            self.emit("lockout", seconds=self.door.lockout_ms // 1000)
+            self.emit("lockout", "seconds", self.door.lockout_ms // 1000)
 
     # --- media ---------------------------------------------------------------------------------------
     def _start_media(self, call):
@@ -277,7 +275,7 @@ class Intercom:
             left = self.clock.ticks_diff(self.end_at, self.now())
             if left <= 10000 and not self.warned:
                 self.warned = True
-                self.emit("call-warning", seconds=max((left + 999) // 1000, 0))  # whole seconds left, rounded up
+                self.emit("call-warning", "seconds", max((left + 999) // 1000, 0))  # whole seconds left, rounded up
                 if self.session and hasattr(self.session, "tone"):
                     self.session.tone("warning")
             if left <= 0:

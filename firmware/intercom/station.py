@@ -1,11 +1,9 @@
 # The door station from power-up: config -> board -> network -> SIP -> the loop.
 # firmware/main.py calls main(); tests build a Station with a fake platform and clock.
 #
-# Boot: the LED shows "booting"; config.json is checked (each problem one line
-#   EVENT error what=config key=<key> problem=<what is wrong, to the end of the line>
-# and the rest of the config is used: the network comes up whatever else is wrong, so the
-# device can be reconfigured); the config module is dropped again (~9 KB); board.json gives
-# the platform its pins and audio (hal/); the network starts.
+# Boot (intercom/startup.py, dropped once the loop starts, as the config module is): the
+# LED shows "booting"; config.json is checked, each problem one EVENT line, and the rest of
+# the config used; board.json gives the platform its pins and audio (hal/); the network starts.
 # The loop, one round per wake-up (a datagram, console input, or the nearest deadline):
 #   inputs (button, console) -> network watch -> ua.poll -> app.tick -> a media frame when
 #   due -> LED pattern -> watchdog -> sleep.
@@ -30,76 +28,6 @@ _IDLE_GC_MS = const(5000)
 _NET_CHECK_MS = const(1000)
 _NET_BACKOFF_S = (1, 2, 4, 8, 16, 30)
 _MAX_SLEEP_MS = const(20)  # the console and the button are read at least this often
-AGENT = "mpsip-intercom/0.2"
-_CALL_MODULES = (
-    "mpsip.message",
-    "mpsip.transaction",
-    "mpsip.transport",
-    "mpsip.ua",
-    "mpsip.register",
-    "mpsip.call",
-    "mpsip.sdp",
-    "mpsip.media",
-    "intercom.sound",
-    "intercom.app",
-)
-
-
-def config_events(errors):
-    """The validator's 'key: problem' lines as EVENT lines (problem= runs to the end)."""
-    out = []
-    for e in errors:
-        key, _, problem = e.partition(": ")
-        out.append("EVENT error what=config key=%s problem=%s" % (key, problem))
-    return out
-
-
-def load_config(path):
-    """(cfg, errors), the config module dropped after: it is only needed at boot."""
-    from intercom import config
-
-    try:
-        return config.load(path)
-    finally:
-        sys.modules.pop("intercom.config", None)
-        try:
-            delattr(sys.modules["intercom"], "config")
-        except (KeyError, AttributeError):
-            pass
-
-
-def load_board(path):
-    import json
-
-    try:
-        with open(path) as f:
-            return json.load(f), None
-    except OSError:
-        return None, "not found"
-    except ValueError as e:
-        return None, "not valid JSON (%s)" % e
-
-
-def _ip(raw):
-    """'a.b.c.d' from what getaddrinfo gave: a tuple (ESP32, CPython) or a raw sockaddr
-    (MicroPython unix: family, packed address, port)."""
-    if isinstance(raw, tuple):
-        return raw[0]
-    import socket
-
-    ip = socket.sockaddr(raw)[1]
-    return "%d.%d.%d.%d" % (ip[0], ip[1], ip[2], ip[3]) if len(ip) == 4 else None
-
-
-def resolve(host, port):
-    """(ip, port) of a registrar, for matching where INVITEs come from; as given on failure."""
-    import socket
-
-    try:
-        ip = _ip(socket.getaddrinfo(host, port)[0][-1])
-    except (OSError, IndexError):
-        ip = None
-    return (ip or host, port)
 
 
 class Station:
@@ -121,6 +49,7 @@ class Station:
         self.sound = None
         self.transport = None
         self.ip = None
+        self.rtp_port = None
         self.net_up = False
         self.net_fails = 0
         self.net_next = clock.ticks_ms()  # when to check (or retry) the network next
@@ -130,70 +59,19 @@ class Station:
         self.leds.set("booting")
         plat.net_start()
 
-    def emit(self, line):
-        self.out(line)
-
     # --- SIP and the application, once the network is up ----------------------------------
     def start_sip(self, ip):
-        from intercom.app import Intercom
-        from mpsip.ua import UserAgent, split_hostport
+        # Run once per network (at boot, and when the address changed): its code lives in
+        # the boot module, loaded for it and dropped again.
+        from intercom import startup
 
-        sip = self.cfg["sip"]
-        audio = self.cfg["audio"]
-        reg = split_hostport(sip["registrar"])
-        backup = split_hostport(sip["backup_registrar"]) if sip["backup_registrar"] else None
-        make = self.make_transport
-        if make is None:
-            from mpsip.transport import Udp as make
-        self.transport = make(ip, sip["local_port"])
-        rtp_port = audio["rtp_port"] & ~1  # RFC 3550 11: RTP on an even port
-        self.ua = UserAgent(
-            self.transport,
-            self.clock,
-            sip["user"],
-            sip["domain"] or sip["registrar"],
-            reg,
-            password=sip["password"] or None,
-            auth_user=sip["auth_user"] or None,
-            backup=backup,
-            expires=sip["expires"],
-            local=(ip, sip["local_port"]),
-            rtp_port=rtp_port,
-            codecs=tuple(audio["codecs"]),
-            agent=AGENT,
-        )
-        plat = self.plat
-        sound = self.make_sound
-        if sound is None:
-            from intercom.sound import Sound as sound
-        self.sound = sound(
-            plat.mic,
-            plat.speaker,
-            self.clock,
-            lambda: plat.open_rtp(ip, rtp_port),
-            plat.address,
-            half_duplex=audio["half_duplex"] or plat.half_duplex,
-            mic_shift=plat.mic_shift,
-            mic_gain_db=audio["mic_gain"],
-            volume=audio["volume"],
-            on_dtmf=self._rtp_dtmf,
-            codec=audio["codecs"][0],
-        )
-        self.app = Intercom(
-            self.cfg,
-            self.ua,
-            self.clock,
-            plat.relay,
-            led=self.leds.set,
-            media=self._media,
-            out=self.emit,
-            ringback=self.sound.ringback,
-        )
-        self.app.servers = [resolve(*s) for s in (reg, backup) if s]
-        if hasattr(self.transport, "sock"):
-            plat.watch(self.transport.sock)
-        self.ua.register()
-        self.leds.set("registering")
+        try:
+            startup.start_sip(self, ip)
+        finally:
+            startup.drop("intercom.startup")
+
+    def _open_rtp(self):
+        return self.plat.open_rtp(self.ip, self.rtp_port)
 
     def _media(self, call):
         gc.collect()  # between calls: the session's buffers want contiguous room
@@ -229,7 +107,7 @@ class Station:
             self.net_fails = 0
             self.net_retry = None
             ip = self.plat.ip()
-            self.emit("EVENT network state=up ip=%s" % ip)
+            self.out("EVENT network state=up ip=%s" % ip)
             if not self.can_register:
                 self.leds.set("error")
             elif self.ua is None or ip != self.ip:
@@ -241,7 +119,7 @@ class Station:
                 self.leds.set("registering")
         elif not ok and self.net_up:
             self.net_up = False
-            self.emit("EVENT error what=network problem=link down")
+            self.out("EVENT error what=network problem=link down")
             self.leds.set("no-network")
             self.net_retry = now
         elif not ok:
@@ -264,7 +142,7 @@ class Station:
         elif what == "quit":
             self.running = False
         elif what == "heap":
-            self.emit("EVENT heap used=%d free=%d" % heap())
+            self.out("EVENT heap used=%d free=%d" % heap())
         elif what == "net-down" or what == "net-up":
             pass  # the host platform's simulated link: seen by the network watch
 
@@ -310,7 +188,7 @@ class Station:
         # A heap too fragmented for a datagram, a timer's message or a new call: report it,
         # collect and carry on (the transactions retransmit what was lost; a press that
         # found no room can be pressed again). A door station must not stop on it.
-        self.emit("EVENT error what=memory")
+        self.out("EVENT error what=memory")
         gc.collect()
 
     def run(self):
@@ -334,7 +212,7 @@ class Station:
                 self.plat.wait(w if w < _MAX_SLEEP_MS else _MAX_SLEEP_MS)
         self.stop_sip()
         self.plat.close()
-        self.emit("EVENT exit")
+        self.out("EVENT exit")
 
 
 def heap():
@@ -346,40 +224,16 @@ def heap():
         return 0, 0
 
 
-def main(
-    config_path="config.json", board_path="board.json", platform=None, clock=None, out=None, preload=_CALL_MODULES
-):
+def main(config_path="config.json", board_path="board.json", platform=None, clock=None, out=None, preload=None):
     """Boot and run until `quit` (the host's console) or forever (a board)."""
-    if out is None:
-        out = _print
-    # The modules of a call first, while the heap is empty: loaded later, between the
-    # config, the board and the platform's objects, they would leave it in pieces.
-    for name in preload:
-        __import__(name)
-        gc.collect()
-    cfg, errors = load_config(config_path)
-    for line in config_events(errors):
-        out(line)
-    board, problem = load_board(board_path)
-    if problem:
-        out("EVENT error what=board key=%s problem=%s" % (board_path, problem))
-    if platform is None:
-        if sys.platform == "esp32":
-            from hal.esp32 import Platform
-        else:
-            from hal.host import Platform
-        platform = Platform(board or {}, cfg, out)
-    if clock is None:
-        try:
-            import time as clock
-            from time import ticks_ms  # noqa: F401  MicroPython: time is the clock
-        except ImportError:  # CPython
-            from mpsip.media import Clock
+    from intercom import startup
 
-            clock = Clock()
-    gc.collect()
-    st = Station(platform, clock, cfg, out)
-    out("EVENT boot board=%s heap=%d" % ((board or {}).get("name", "?"), heap()[0]))
+    if preload is None:
+        preload = startup.CALL_MODULES
+    st, board = startup.start(config_path, board_path, platform, clock, out or _print, preload)
+    startup.drop("intercom.startup")
+    del startup  # its code and what it read are garbage now
+    st.out("EVENT boot board=%s heap=%d" % (board, heap()[0]))
     st.run()
     return st
 
