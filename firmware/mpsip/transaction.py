@@ -334,18 +334,33 @@ class Transactions:
         return self.table.get(_key(msg, isinstance(msg, Request), method))
 
     def tick(self):
-        """Fire due timers; returns the milliseconds until the next one (at most 1000)."""
+        """Fire due timers; returns the milliseconds until the next one (at most 1000).
+        The loop calls it every round: a round with nothing due allocates nothing (the
+        table is walked by key, no copy of it and no tuple per transaction)."""
         now = self.clock.ticks_ms()
-        for tx in list(self.table.values()):
-            try:
-                tx.fire(now)
-            except MemoryError:  # a callback found no heap (a BYE, a 487): the loop goes on
-                tx.terminate()
+        if self._wait(now) == 0:
+            for tx in list(self.table.values()):  # fire() may take tx out of the table
+                try:
+                    tx.fire(now)
+                except MemoryError:  # a callback found no heap (a BYE, a 487): the loop goes on
+                    tx.terminate()
+        return self._wait(now)
+
+    def _wait(self, now):
+        """ms until the first timer of the table is due (0: one is), at most 1000."""
+        clock = self.clock  # its methods called, not bound: a bound method allocates
+        table = self.table
         wait = 1000
-        for tx in self.table.values():
-            for t in (tx.retx, tx.end):
-                if t:
-                    d = self.clock.ticks_diff(t[1], now)
-                    if d < wait:
-                        wait = d if d > 0 else 0
+        for k in table:
+            tx = table[k]
+            t = tx.retx
+            if t:
+                d = clock.ticks_diff(t[1], now)
+                if d < wait:
+                    wait = d if d > 0 else 0
+            t = tx.end
+            if t:
+                d = clock.ticks_diff(t[1], now)
+                if d < wait:
+                    wait = d if d > 0 else 0
         return wait

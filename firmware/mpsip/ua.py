@@ -253,8 +253,10 @@ class UserAgent:
             s = clock.ticks_diff(s, now)
             if s < wait:
                 wait = s if s > 0 else 0
+        pkg = sys.modules.get("mpsip")
         for name in _lent:
-            if not _lent[name]:
+            # hasattr first: drop()'s "mpsip." + name would allocate every round
+            if not _lent[name] and hasattr(pkg, name):
                 drop(name)
             _lent[name] = 0
         return wait
