@@ -290,31 +290,3 @@ def test_info_dtmf_bodies(case):
 def test_wire_is_a_transport():
     w = Wire()
     assert w.send(b"x", PEER) and w.recv() is None
-
-
-def test_idle_rounds_allocate_nothing_and_the_refresh_still_comes():
-    # The board's loop polls every 20 ms: an idle round that allocated (a copy of the
-    # transaction table, a tuple per transaction, "mpsip." + name per lent module) made
-    # ~10 KB/s of garbage. On MicroPython the rounds run under heap_lock.
-    from uafakes import _registered
-
-    ua, clock, wire, events, req = _registered(granted=120)
-    ua.poll()  # the round after the 200: lent modules dropped
-    try:
-        import micropython
-
-        lock, unlock = micropython.heap_lock, micropython.heap_unlock
-    except (ImportError, AttributeError):  # CPython: the behaviour only
-        lock = unlock = lambda: None
-    waits = [0] * 100
-    lock()
-    try:
-        for i in range(100):  # 2 s with the REGISTER transactions still in the table
-            waits[i] = ua.poll()
-            clock.t += 20
-    finally:
-        unlock()
-    assert wire.sent == [] and min(waits) > 0 and len(ua.txs.table) > 0
-    clock.t += 120 * 1000
-    ua.poll()
-    assert [parse(d).method for d, _ in wire.sent] == ["REGISTER"]  # the refresh

@@ -100,12 +100,7 @@ def failed(ua, e, addr):
         if isinstance(m, Request) and m.method != "ACK":
             malformed(ua, m, addr, e)
         return
-    tx = ua.new_tx
-    if tx is not None and tx.last is None:
-        tx.terminate()
-        c = tx.data
-        if c is not None and c.state == "incoming":
-            ua.ended(c)
+    ua.abandon()
     ua.event("error", None, "%s: %s" % (type(e).__name__, e))
 
 

@@ -321,8 +321,22 @@ class UserAgent:
             self.dropped += 1
             try:
                 load("rare").failed(self, e, addr)
-            except Exception:  # no heap even for that: the server transaction's guard
-                pass  # timer ends what the datagram started (transaction.py)
+            except Exception:  # no heap even to load that: what failed() does for a
+                try:  # MemoryError, with what is loaded, and a constant text for the app
+                    self.abandon()
+                    self.event("error", None, "MemoryError")
+                except Exception:  # the transaction's guard timer ends what is left
+                    pass
+
+    def abandon(self):
+        """The server transaction this datagram made goes if nothing went out, as if the
+        request were lost: its retransmission gets a fresh start (rare.failed)."""
+        tx = self.new_tx
+        if tx is not None and tx.last is None:
+            tx.terminate()
+            c = tx.data
+            if c is not None and c.state == "incoming":
+                self.ended(c)
 
     def server(self, msg, addr):
         """A server transaction for msg, or None after answering it statelessly: 482 to a
