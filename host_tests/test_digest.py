@@ -2,7 +2,7 @@
 # choosing a challenge, the client's nonce counting, and the server-side Guard.
 import json
 
-from mpsip import digest
+from mpsip import digest, digest_server
 from mpsip.digest import DigestError
 from mpsip.md5 import md5 as pure_md5
 from support import open_data, raises
@@ -52,7 +52,7 @@ def _alg_ok(v):
     # Only SHA-512-256 may be missing (MicroPython's hashlib has no SHA-512); it must
     # then be refused cleanly, not answered wrongly.
     assert v["algorithm"].startswith("SHA-512-256")
-    ch = digest.parse_challenges(digest.challenge(v["realm"], v["nonce"], v["algorithm"]))[0]
+    ch = digest.parse_challenges(digest_server.challenge(v["realm"], v["nonce"], v["algorithm"]))[0]
     assert raises(DigestError, digest.pick, [ch]).status is None
     assert raises(DigestError, digest.Client("u", "p").authorize, ch, "GET", "/").status is None
     return False
@@ -101,10 +101,10 @@ def test_vector_through_client_and_verify(case):
     if not _alg_ok(v):
         return
     uh = "userhash_computed" in v
-    value = digest.challenge(v["realm"], v["nonce"], v["algorithm"], v.get("qop"), v.get("opaque"), userhash=uh)
+    value = digest_server.challenge(v["realm"], v["nonce"], v["algorithm"], v.get("qop"), v.get("opaque"), userhash=uh)
     ch = digest.pick(digest.parse_challenges([value]))
     client = digest.Client(v["username"], v["password"], cnonce=lambda: v["cnonce"])
-    cred = digest.parse_authorization(client.authorize(ch, v["method"], v["uri"]))
+    cred = digest_server.parse_authorization(client.authorize(ch, v["method"], v["uri"]))
     assert cred.response == v["expected_response"]
     assert cred.uri == v["uri"] and cred.realm == v["realm"] and cred.nonce == v["nonce"]
     assert cred.opaque == v.get("opaque")
@@ -112,14 +112,14 @@ def test_vector_through_client_and_verify(case):
     assert cred.username == (v["userhash_computed"] if uh else v["username"])
     assert cred.userhash == uh
     user = v["username"] if uh else None
-    assert digest.verify(cred, v["method"], v["password"], uri=v["uri"], username=user)
-    assert digest.verify(
+    assert digest_server.verify(cred, v["method"], v["password"], uri=v["uri"], username=user)
+    assert digest_server.verify(
         cred,
         v["method"],
         ha1_hex=digest.ha1(v["algorithm"].replace("-sess", ""), v["username"], v["realm"], v["password"]),
         username=user,
     )
-    assert not digest.verify(cred, v["method"], v["password"] + "x", username=user)
+    assert not digest_server.verify(cred, v["method"], v["password"] + "x", username=user)
 
 
 def test_md5_vectors_pass_with_pure_python_md5():
@@ -198,7 +198,7 @@ def test_malformed_challenge_raises_digest_error(case):
 
 def test_non_text_header_raises_digest_error():
     raises(DigestError, digest.parse_challenges, [None])
-    raises(DigestError, digest.parse_authorization, 42)
+    raises(DigestError, digest_server.parse_authorization, 42)
 
 
 # --- picking
@@ -266,32 +266,32 @@ def _ch(extra="", nonce="n1", realm="r"):
 def test_nc_counts_per_nonce_and_restarts_on_a_new_nonce():
     client = digest.Client("alice", "pw", cnonce=_counter())
     ch = _ch(', qop="auth"')
-    ncs = [digest.parse_authorization(client.authorize(ch, "REGISTER", "sip:r")).nc for _ in range(3)]
+    ncs = [digest_server.parse_authorization(client.authorize(ch, "REGISTER", "sip:r")).nc for _ in range(3)]
     assert ncs == ["00000001", "00000002", "00000003"]
-    cred = digest.parse_authorization(client.authorize(_ch(', qop="auth"', "n2"), "REGISTER", "sip:r"))
+    cred = digest_server.parse_authorization(client.authorize(_ch(', qop="auth"', "n2"), "REGISTER", "sip:r"))
     assert cred.nc == "00000001" and cred.nonce == "n2"
     # another realm keeps its own count
-    cred = digest.parse_authorization(client.authorize(_ch(', qop="auth"', "n2", "other"), "INVITE", "sip:x"))
+    cred = digest_server.parse_authorization(client.authorize(_ch(', qop="auth"', "n2", "other"), "INVITE", "sip:x"))
     assert cred.nc == "00000001"
 
 
 def test_fresh_cnonce_per_request_but_one_per_nonce_for_sess():
     client = digest.Client("alice", "pw", cnonce=_counter())
     ch = _ch(', qop="auth"')
-    a = digest.parse_authorization(client.authorize(ch, "REGISTER", "sip:r"))
-    b = digest.parse_authorization(client.authorize(ch, "REGISTER", "sip:r"))
+    a = digest_server.parse_authorization(client.authorize(ch, "REGISTER", "sip:r"))
+    b = digest_server.parse_authorization(client.authorize(ch, "REGISTER", "sip:r"))
     assert (a.cnonce, b.cnonce) == ("c1", "c2")
     ch = _ch(', qop="auth", algorithm=MD5-sess', "n9")
-    a = digest.parse_authorization(client.authorize(ch, "REGISTER", "sip:r"))
-    b = digest.parse_authorization(client.authorize(ch, "REGISTER", "sip:r"))
+    a = digest_server.parse_authorization(client.authorize(ch, "REGISTER", "sip:r"))
+    b = digest_server.parse_authorization(client.authorize(ch, "REGISTER", "sip:r"))
     assert a.cnonce == b.cnonce == "c3" and b.nc == "00000002"
 
 
 def test_default_cnonce_is_random_hex():
     client = digest.Client("alice", "pw")
     ch = _ch(', qop="auth"')
-    a = digest.parse_authorization(client.authorize(ch, "REGISTER", "sip:r")).cnonce
-    b = digest.parse_authorization(client.authorize(ch, "REGISTER", "sip:r")).cnonce
+    a = digest_server.parse_authorization(client.authorize(ch, "REGISTER", "sip:r")).cnonce
+    b = digest_server.parse_authorization(client.authorize(ch, "REGISTER", "sip:r")).cnonce
     assert len(a) == 16 and a != b
     for c in a + b:
         assert c in "0123456789abcdef"
@@ -300,8 +300,8 @@ def test_default_cnonce_is_random_hex():
 def test_rfc2069_answer_has_no_qop_nc_or_cnonce():
     value = digest.Client("bob", "zanzibar").authorize(_ch(), "INVITE", "sip:bob@biloxi.com")
     assert "nc=" not in value and "cnonce=" not in value and "qop=" not in value
-    cred = digest.parse_authorization(value)
-    assert cred.qop is None and digest.verify(cred, "INVITE", "zanzibar")
+    cred = digest_server.parse_authorization(value)
+    assert cred.qop is None and digest_server.verify(cred, "INVITE", "zanzibar")
 
 
 def test_opaque_is_echoed_only_when_given():
@@ -321,34 +321,34 @@ def test_authorization_value_shape():
 def test_auth_int_covers_the_body():
     body = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n"
     client = digest.Client("alice", "pw", cnonce=_counter())
-    cred = digest.parse_authorization(client.authorize(_ch(', qop="auth-int"'), "INVITE", "sip:b", body))
+    cred = digest_server.parse_authorization(client.authorize(_ch(', qop="auth-int"'), "INVITE", "sip:b", body))
     assert cred.qop == "auth-int"
-    assert digest.verify(cred, "INVITE", "pw", body=body)
-    assert not digest.verify(cred, "INVITE", "pw", body=body + b"a=sendonly\r\n")
-    assert not digest.verify(cred, "INVITE", "pw")
+    assert digest_server.verify(cred, "INVITE", "pw", body=body)
+    assert not digest_server.verify(cred, "INVITE", "pw", body=body + b"a=sendonly\r\n")
+    assert not digest_server.verify(cred, "INVITE", "pw")
 
 
 def test_integrity_policy_answers_auth_int_when_both_are_offered():
     ch = _ch(', qop="auth,auth-int"')
     plain = digest.Client("a", "pw").authorize(ch, "INVITE", "sip:b", b"x")
     strict = digest.Client("a", "pw", integrity=True).authorize(ch, "INVITE", "sip:b", b"x")
-    assert digest.parse_authorization(plain).qop == "auth"
-    assert digest.parse_authorization(strict).qop == "auth-int"
+    assert digest_server.parse_authorization(plain).qop == "auth"
+    assert digest_server.parse_authorization(strict).qop == "auth-int"
 
 
 def test_userhash_replaces_the_username_when_offered():
     ch = _ch(', qop="auth", userhash=true, algorithm=SHA-256')
-    cred = digest.parse_authorization(digest.Client("alice", "pw").authorize(ch, "REGISTER", "sip:r"))
+    cred = digest_server.parse_authorization(digest.Client("alice", "pw").authorize(ch, "REGISTER", "sip:r"))
     assert cred.userhash and cred.username == digest.userhash("SHA-256", "alice", "r")
-    assert digest.verify(cred, "REGISTER", "pw", username="alice")
-    assert not digest.verify(cred, "REGISTER", "pw", username="mallory")
-    assert not digest.verify(cred, "REGISTER", "pw")
+    assert digest_server.verify(cred, "REGISTER", "pw", username="alice")
+    assert not digest_server.verify(cred, "REGISTER", "pw", username="mallory")
+    assert not digest_server.verify(cred, "REGISTER", "pw")
 
 
 def test_username_with_quote_survives_the_round_trip():
-    cred = digest.parse_authorization(digest.Client('a"b\\c', "pw").authorize(_ch(), "INVITE", "sip:x"))
+    cred = digest_server.parse_authorization(digest.Client('a"b\\c', "pw").authorize(_ch(), "INVITE", "sip:x"))
     assert cred.username == 'a"b\\c'
-    assert digest.verify(cred, "INVITE", "pw")
+    assert digest_server.verify(cred, "INVITE", "pw")
 
 
 # --- the server side
@@ -374,13 +374,13 @@ def _rand():
 
 def _guard(**kw):
     clock = Clock()
-    return digest.Guard("example.com", rand=_rand(), clock=clock, **kw), clock
+    return digest_server.Guard("example.com", rand=_rand(), clock=clock, **kw), clock
 
 
 def _answer(guard_value, user="alice", pw="pw", method="REGISTER", uri="sip:example.com", client=None):
     client = client or digest.Client(user, pw)
     ch = digest.pick(digest.parse_challenges(guard_value))
-    return digest.parse_authorization(client.authorize(ch, method, uri))
+    return digest_server.parse_authorization(client.authorize(ch, method, uri))
 
 
 def test_guard_accepts_a_correct_answer():
@@ -425,28 +425,28 @@ def test_guard_rejects_a_replayed_nonce_count():
 def test_guard_rejects_unknown_or_unoffered_algorithm():
     g, _ = _guard()
     nonce = digest.parse_challenges(g.challenge())[0].nonce
-    cred = digest.parse_authorization(
+    cred = digest_server.parse_authorization(
         'Digest username="alice", realm="example.com", nonce="%s", uri="sip:example.com", '
         'response="00", algorithm=SHA-999, qop=auth, nc=00000001, cnonce="x"' % nonce
     )
     assert cred.algorithm == "SHA-999"
-    assert not digest.verify(cred, "REGISTER", "pw")
+    assert not digest_server.verify(cred, "REGISTER", "pw")
     assert g.check(cred, "REGISTER", password="pw") == (False, False)
     # a correct SHA-256 answer is still refused by a guard that only offered MD5 (no switching)
     ch = digest.parse_challenges(g.challenge().replace("algorithm=MD5", "algorithm=SHA-256"))[0]
-    cred = digest.parse_authorization(digest.Client("alice", "pw").authorize(ch, "REGISTER", "sip:x"))
-    assert digest.verify(cred, "REGISTER", "pw")
+    cred = digest_server.parse_authorization(digest.Client("alice", "pw").authorize(ch, "REGISTER", "sip:x"))
+    assert digest_server.verify(cred, "REGISTER", "pw")
     assert g.check(cred, "REGISTER", password="pw") == (False, False)
 
 
 def test_guard_rejects_downgrade_to_no_qop_and_foreign_realm():
     g, _ = _guard()
     ch = digest.parse_challenges(g.challenge().replace(', qop="auth"', ""))[0]
-    cred = digest.parse_authorization(digest.Client("alice", "pw").authorize(ch, "REGISTER", "sip:x"))
-    assert cred.qop is None and digest.verify(cred, "REGISTER", "pw")
+    cred = digest_server.parse_authorization(digest.Client("alice", "pw").authorize(ch, "REGISTER", "sip:x"))
+    assert cred.qop is None and digest_server.verify(cred, "REGISTER", "pw")
     assert g.check(cred, "REGISTER", password="pw") == (False, False)
     ch = digest.parse_challenges(g.challenge().replace("example.com", "evil.example"))[0]
-    cred = digest.parse_authorization(digest.Client("alice", "pw").authorize(ch, "REGISTER", "sip:x"))
+    cred = digest_server.parse_authorization(digest.Client("alice", "pw").authorize(ch, "REGISTER", "sip:x"))
     assert g.check(cred, "REGISTER", password="pw") == (False, False)
 
 
@@ -460,7 +460,7 @@ def test_stale_nonce_leads_to_a_retry_without_new_credentials():
     assert (ok, stale) == (False, True)
     ch = digest.pick(digest.parse_challenges(g.challenge(stale=stale)))
     assert ch.stale
-    cred2 = digest.parse_authorization(client.authorize(ch, "REGISTER", "sip:example.com"))
+    cred2 = digest_server.parse_authorization(client.authorize(ch, "REGISTER", "sip:example.com"))
     assert cred2.nonce != cred.nonce and cred2.nc == "00000001"
     assert g.check(cred2, "REGISTER", password="pw") == (True, False)
     # a wrong password with an expired nonce is not "stale"
@@ -484,12 +484,12 @@ def test_guard_offers_several_algorithms_with_one_nonce():
     chs = digest.parse_challenges(values)
     assert [c.algorithm for c in chs] == ["SHA-256", "MD5"] and chs[0].nonce == chs[1].nonce
     md5_only = digest.Client("alice", "pw").authorize(chs[1], "REGISTER", "sip:example.com")
-    assert g.check(digest.parse_authorization(md5_only), "REGISTER", password="pw") == (True, False)
+    assert g.check(digest_server.parse_authorization(md5_only), "REGISTER", password="pw") == (True, False)
 
 
 def test_parse_authorization_rejects_malformed_credentials():
     ok = 'Digest username="a", realm="r", nonce="n", uri="sip:x", response="ab"'
-    assert digest.parse_authorization(ok).qop is None
+    assert digest_server.parse_authorization(ok).qop is None
     bad = [
         'Digest realm="r", nonce="n", uri="sip:x", response="ab"',
         ok + ", qop=auth",  # no nc / cnonce
@@ -502,12 +502,12 @@ def test_parse_authorization_rejects_malformed_credentials():
         "",
     ]
     for value in bad:
-        assert raises(DigestError, digest.parse_authorization, value).status == 400, value
+        assert raises(DigestError, digest_server.parse_authorization, value).status == 400, value
 
 
 def test_verify_without_password_or_ha1_is_a_caller_error():
-    cred = digest.parse_authorization('Digest username="a", realm="r", nonce="n", uri="u", response="ab"')
-    assert raises(DigestError, digest.verify, cred, "INVITE").status == 500
+    cred = digest_server.parse_authorization('Digest username="a", realm="r", nonce="n", uri="u", response="ab"')
+    assert raises(DigestError, digest_server.verify, cred, "INVITE").status == 500
 
 
 def test_falls_back_to_pure_md5_when_hashlib_has_none():

@@ -47,7 +47,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if os.path.join(ROOT, "firmware") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
 
-from mpsip import digest  # noqa: E402
+from mpsip import digest_server  # noqa: E402
+from mpsip.digest import DigestError  # noqa: E402
 from mpsip.error import SipParseError  # noqa: E402
 from mpsip.headers import Address, parse_address, parse_via  # noqa: E402
 from mpsip.message import Request, Response, parse, validate  # noqa: E402
@@ -289,8 +290,8 @@ class Proxy:
         cred = None
         for v in values:
             try:
-                c = digest.parse_authorization(v)
-            except digest.DigestError as e:
+                c = digest_server.parse_authorization(v)
+            except DigestError as e:
                 raise Reject(400, "bad credentials: %s" % e) from None
             if c.realm == self.domain:
                 cred = c
@@ -310,11 +311,11 @@ class Proxy:
             raise Reject(400, "digest uri is not the Request-URI")
         if cred.algorithm != "MD5" or cred.qop != "auth":  # RFC 7616 3.4: answer what was offered
             raise self._challenge(status, False, "answer MD5 with qop=auth")
-        right = digest.verify(cred, msg.method, password=password, realm=self.domain)
+        right = digest_server.verify(cred, msg.method, password=password, realm=self.domain)
         fresh = self._nonce_age(cred.nonce)
         if right and fresh:
             if proxy:  # RFC 3261 22.3: credentials for our realm end here
-                _put(msg, name, [v for v in values if digest.parse_authorization(v).realm != self.domain])
+                _put(msg, name, [v for v in values if digest_server.parse_authorization(v).realm != self.domain])
             return cred.username
         if right:  # RFC 7616 3.3: the password was right, only the nonce is old
             raise self._challenge(status, True, "stale nonce for " + cred.username)
@@ -324,7 +325,9 @@ class Proxy:
 
     def _challenge(self, status, stale, why):
         name = "Proxy-Authenticate" if status == 407 else "WWW-Authenticate"
-        return Reject(status, why, [(name, digest.challenge(self.domain, self._nonce(), "MD5", "auth", None, stale))])
+        return Reject(
+            status, why, [(name, digest_server.challenge(self.domain, self._nonce(), "MD5", "auth", None, stale))]
+        )
 
     def _mac(self, text):
         return hmac.new(self.secret, text.encode(), hashlib.sha256).hexdigest()
