@@ -321,12 +321,14 @@ class UserAgent:
             self.dropped += 1
             try:
                 load("rare").failed(self, e, addr)
-            except Exception:  # no heap even to load that: what failed() does for a
+            except MemoryError:  # no heap even to load that: what failed() does for a
                 try:  # MemoryError, with what is loaded, and a constant text for the app
                     self.abandon()
                     self.event("error", None, "MemoryError")
                 except Exception:  # the transaction's guard timer ends what is left
                     pass
+            except Exception:  # failed() gave up too (a 505 with no Via to send it to):
+                pass  # dropped, as RFC 3261 18.1.2 would for what cannot be answered
 
     def abandon(self):
         """The server transaction this datagram made goes if nothing went out, as if the
