@@ -247,20 +247,24 @@ def test_quit_hangs_up_unregisters_and_exits():
     assert events(lines, "unregistered") and lines[-1] == "EVENT exit" and plat.closed
 
 
-def test_a_memory_error_in_the_loop_is_reported_and_the_loop_goes_on():
-    st, plat, clock, wire, lines = rig()
-    run(st, 200)
-    ua = st.ua
-    real = ua.poll
+def fail_once(obj, name):
+    """obj.name raises MemoryError on its next call only (no heap for it, once)."""
+    real = getattr(obj, name)
     fails = [1]
 
-    def poll():
+    def once(*args):
         if fails:
             fails.pop()
             raise MemoryError()
-        return real()
+        return real(*args)
 
-    ua.poll = poll
+    setattr(obj, name, once)
+
+
+def test_a_memory_error_in_the_loop_is_reported_and_the_loop_goes_on():
+    st, plat, clock, wire, lines = rig()
+    run(st, 200)
+    fail_once(st.ua, "poll")
     run(st, 100)
     assert events(lines, "error") == ["EVENT error what=memory"]
     plat.queue.append("press")
@@ -271,17 +275,7 @@ def test_a_memory_error_in_the_loop_is_reported_and_the_loop_goes_on():
 def test_no_room_for_a_new_call_is_reported_and_the_next_press_works():
     st, plat, clock, wire, lines = rig()
     run(st, 200)
-    ua = st.ua
-    real = ua.call
-    fails = [1]
-
-    def call(uri):
-        if fails:
-            fails.pop()
-            raise MemoryError()
-        return real(uri)
-
-    ua.call = call
+    fail_once(st.ua, "call")
     plat.queue.append("press")
     run(st, 100)
     assert events(lines, "error") == ["EVENT error what=memory"] and sent(wire, "INVITE") == []

@@ -143,13 +143,19 @@ def test_sequential_goes_on_after_no_answer_and_busy_until_someone_answers(pbx, 
     check_clean(b)
 
 
-def test_parallel_rings_everyone_and_the_first_answer_wins(pbx, phone, board):
+def ring_two_in_parallel(pbx, phone, board):
+    """alice and bob (answering by hand) both ringing from one press of the board's button."""
     alice = phone("alice", registrar_port=pbx.port, answermode="manual")
     bob = phone("bob", registrar_port=pbx.port, answermode="manual")
     b = board(pbx.port, call__targets=[alice.aor, bob.aor], call__mode="parallel")
     b.send("press")
     alice.wait_event("CALL_INCOMING", 5)
     bob.wait_event("CALL_INCOMING", 5)
+    return alice, bob, b
+
+
+def test_parallel_rings_everyone_and_the_first_answer_wins(pbx, phone, board):
+    alice, bob, b = ring_two_in_parallel(pbx, phone, board)
     bob.accept()
     assert b.wait("connected", 5)["peer"] == bob.aor
     alice.wait_event("CALL_CLOSED", 5)  # CANCEL (RFC 3261 9.1): alice stops ringing
@@ -159,12 +165,7 @@ def test_parallel_rings_everyone_and_the_first_answer_wins(pbx, phone, board):
 
 
 def test_parallel_with_everyone_busy_ends_as_no_answer(pbx, phone, board):
-    alice = phone("alice", registrar_port=pbx.port, answermode="manual")
-    bob = phone("bob", registrar_port=pbx.port, answermode="manual")
-    b = board(pbx.port, call__targets=[alice.aor, bob.aor], call__mode="parallel")
-    b.send("press")
-    alice.wait_event("CALL_INCOMING", 5)
-    bob.wait_event("CALL_INCOMING", 5)
+    alice, bob, b = ring_two_in_parallel(pbx, phone, board)
     alice.hangup()
     bob.hangup()
     assert b.wait("call-ended", 5)["reason"] == "no-answer"
