@@ -77,8 +77,6 @@ def _negotiate(d):
         assert neg.codec in ("PCMU", "PCMA") and 0 < neg.port <= 65535
     for m in d.media:
         m.rtpmaps()
-        d.ptime(m)
-        d.direction(m)
 
 
 @settings(max_examples=1000)
