@@ -1,14 +1,13 @@
-# mprun-heap: 124K needs 116K: ~84 KB stays between tests (SDP ~10 KB with the first call; ~617
-# qstrs, 620 open a sixth pool of ~7 KB) and a test peaks ~20-30 KB above that (issue 3)
-# Calls through the user agent against a scripted peer on a fake wire, stepped clock:
-# caller side (offer, ringing, early media, 200/ACK with the route set, CANCEL and its
-# races, 407, failures) and callee side (answer, 2xx until ACK, CANCEL, 488, re-INVITE, BYE).
+# mprun-heap: 120K needs 112K: ~83 KB stays between tests (the firmware's SDP and a call's
+# modules, the fakes; a sixth qstr pool of ~7 KB) and a test peaks ~20 KB above (issue 3)
+# Calls through the user agent against a scripted peer on a fake wire, stepped clock: the
+# caller side (offer, ringing, early media, 200/ACK with the route set, CANCEL and its races,
+# 407, failures); the callee side is test_call_in.py (two files: each process holds less
+# test code beside the firmware in the 96K heap).
 from sipfakes import PEER, answer, methods, offer, request, statuses, step
-from uafakes import CHALLENGE, REG, deliver, make, verified, without_heap
+from uafakes import CHALLENGE, REG, RR, deliver, incoming, make, sdp_answer, verified
 
 from mpsip.message import parse
-
-RR = (("Record-Route", "<sip:127.0.0.1:5060;lr>"), ("Record-Route", "<sip:10.0.0.2;lr>"))
 
 
 def _outgoing():
@@ -18,19 +17,13 @@ def _outgoing():
     return ua, clock, wire, events, c, inv
 
 
-def _sdp_answer(msg, port=30000):
-    """The peer's answer to our offer: PCMU and telephone-event, written as its stack would."""
-    assert b"m=audio 40000 RTP/AVP 0 8 101" in msg.body
-    return offer(port, "0 101")
-
-
 def test_invite_carries_an_offer_goes_to_the_registrar_and_183_brings_early_media():
     ua, clock, wire, events, c, inv = _outgoing()
     assert inv.method == "INVITE" and inv.uri.to_str() == "sip:alice@127.0.0.1"
     assert inv.get("content-type") == "application/sdp" and b"m=audio 40000 RTP/AVP 0 8 101" in inv.body
     assert inv.from_addr.tag == c.local_tag and inv.to_addr.tag is None and c.state == "calling"
     assert inv.contacts[0].uri.to_str() == "sip:door@127.0.0.1:5062"
-    deliver(ua, answer(inv, 183, body=_sdp_answer(inv)), REG)
+    deliver(ua, answer(inv, 183, body=sdp_answer(inv)), REG)
     assert c.state == "early" and events[-1][0] == "early" and c.neg.port == 30000
 
 
@@ -39,7 +32,7 @@ def test_ringing_then_200_ack_with_route_set_then_bye():
     deliver(ua, answer(inv, 100), REG)
     deliver(ua, answer(inv, 180, extra=RR), REG)
     assert c.state == "ringing" and events[-1] == ("ringing", 180)
-    ok = answer(inv, 200, extra=RR + (("Contact", "<sip:alice@127.0.0.1:5080>"),), body=_sdp_answer(inv))
+    ok = answer(inv, 200, extra=RR + (("Contact", "<sip:alice@127.0.0.1:5080>"),), body=sdp_answer(inv))
     deliver(ua, ok, REG)
     ((ack, to),) = wire.take()
     # 13.2.2.4 / 12.1.2: the ACK is in the dialog: To tag, the INVITE's CSeq, a new branch,
@@ -70,7 +63,7 @@ def test_ringing_then_200_ack_with_route_set_then_bye():
 
 def test_the_200_retransmitted_after_the_transaction_ended_is_acked_again():
     ua, clock, wire, events, c, inv = _outgoing()
-    ok = answer(inv, 200, body=_sdp_answer(inv))
+    ok = answer(inv, 200, body=sdp_answer(inv))
     deliver(ua, ok, REG)
     wire.sent = []
     step(clock, ua, 33000)  # Timer M gone
@@ -99,7 +92,7 @@ def test_cancel_waits_for_a_provisional_response_and_a_200_crossing_it_is_acked_
     assert wire.sent == [] and c.state == "ended"
     deliver(ua, answer(inv, 100), REG)
     assert methods(wire) == ["CANCEL"]
-    deliver(ua, answer(inv, 200, body=_sdp_answer(inv)), REG)  # RFC 3261 15: the 200 won the race
+    deliver(ua, answer(inv, 200, body=sdp_answer(inv)), REG)  # RFC 3261 15: the 200 won the race
     assert methods(wire) == ["ACK", "BYE"]
     assert [e for e in events if e[0] == "connected"] == []
 
@@ -138,161 +131,8 @@ def test_no_common_codec_ends_the_call_with_bye_or_gets_488():
     ua, clock, wire, events, c, inv = _outgoing()  # our offer, an answer we cannot use
     deliver(ua, answer(inv, 200, body=bad), REG)
     assert methods(wire) == ["ACK", "BYE"] and events[-1] == ("ended", "488")
-    ua, clock, wire, events = _incoming(body=bad)  # an offer we cannot answer
+    ua, clock, wire, events = incoming(body=bad)  # an offer we cannot answer
     assert statuses(wire) == [100, 488] and ua.calls == []
-
-
-# --- callee side ----------------------------------------------------------------------------
-
-
-def _incoming(body=None, extra=()):
-    ua, clock, wire, events = make()
-    deliver(ua, request("INVITE", body=offer() if body is None else body, extra=RR + tuple(extra)), PEER)
-    return ua, clock, wire, events
-
-
-def test_incoming_call_rings_and_is_answered_with_sdp_until_acked():
-    ua, clock, wire, events = _incoming()
-    sent = wire.take()
-    assert statuses(sent) == [100, 180] and sent[0][1] == PEER
-    assert events[-1][0] == "incoming"
-    c = ua.calls[0]
-    ring = sent[1][0]
-    assert ring.to_addr.tag == c.local_tag and ring.get_all("record-route") == [v for _, v in RR]
-    assert c.answer()
-    ((ok, _),) = wire.take()
-    assert ok.status == 200 and ok.contacts and b"m=audio 40000 RTP/AVP 0 101" in ok.body
-    assert events[-1][0] == "connected" and events[-1][1].port == 30000
-    step(clock, ua, 1600)
-    assert statuses(wire) == [200, 200]  # 500 ms, 1.5 s: resent until the ACK
-    ack = request("ACK", to_tag=c.local_tag, branch="z9hG4bKack1")
-    deliver(ua, ack, PEER)
-    step(clock, ua, 10000)
-    assert wire.sent == [] and c.state == "connected"
-    # the caller's BYE, routed by our route set (Record-Route in order, 12.1.1)
-    assert c.route == [v for _, v in RR]
-    deliver(ua, request("BYE", to_tag=c.local_tag, cseq=2), PEER)
-    assert statuses(wire) == [200] and events[-1] == ("ended", "bye")
-
-
-def test_no_ack_for_our_200_ends_the_call_with_bye():
-    ua, clock, wire, events = _incoming()
-    c = ua.calls[0]
-    c.answer()
-    wire.sent = []
-    step(clock, ua, 32100)
-    assert "BYE" in methods(wire) and events[-1] == ("ended", "no-ack")
-
-
-def test_caller_cancels_before_the_answer():
-    ua, clock, wire, events = _incoming()
-    wire.sent = []
-    deliver(ua, request("CANCEL", branch="z9hG4bKinvite1"), PEER)
-    assert sorted(statuses(wire)) == [200, 487] and events[-1] == ("ended", "cancelled")
-    deliver(ua, request("CANCEL", branch="z9hG4bKnothing", call_id="x"), PEER)
-    assert statuses(wire) == [481]
-
-
-def test_reject_sends_the_status_and_the_ack_is_absorbed():
-    ua, clock, wire, events = _incoming()
-    c = ua.calls[0]
-    c.reject(403)
-    ((r, _),) = wire.take()[-1:]
-    assert r.status == 403 and events[-1] == ("ended", "403")
-    deliver(ua, request("ACK", to_tag=c.local_tag, branch="z9hG4bKinvite1"), PEER)
-    step(clock, ua, 8000)
-    assert wire.sent == []  # Timer G stopped by the ACK
-
-
-def test_reinvite_for_hold_and_info_dtmf_in_the_dialog():
-    ua, clock, wire, events = _incoming()
-    c = ua.calls[0]
-    c.answer()
-    deliver(ua, request("ACK", to_tag=c.local_tag, branch="z9hG4bKack1"), PEER)
-    wire.sent = []
-    held = offer(port=30002, extra="a=sendonly")
-    deliver(ua, request("INVITE", to_tag=c.local_tag, cseq=2, body=held), PEER)
-    ((ok, _),) = wire.take()
-    assert ok.status == 200 and b"a=recvonly" in ok.body
-    name, neg = events[-1]
-    assert name == "media" and neg.port == 30002 and neg.held
-    ok = None
-    info = request(
-        "INFO", to_tag=c.local_tag, cseq=3, extra=(("Content-Type", "application/dtmf-relay"),), body=b"Signal=7\r\n"
-    )
-    deliver(ua, info, PEER)
-    assert statuses(wire) == [200] and events[-1] == ("dtmf", "7")
-    deliver(ua, request("INVITE", to_tag=c.local_tag, cseq=1, branch="z9hG4bKold", body=held), PEER)  # CSeq went back
-    assert statuses(wire) == [500]
-
-
-def test_invite_without_sdp_gets_our_offer_and_the_answer_comes_in_the_ack():
-    ua, clock, wire, events = _incoming(body=b"")
-    c = ua.calls[0]
-    c.answer()
-    ((ok, _),) = wire.take()[-1:]
-    assert ok.status == 200 and b"m=audio 40000" in ok.body
-    ack = request("ACK", to_tag=c.local_tag, branch="z9hG4bKack2", body=_sdp_answer(ok, 30004))
-    deliver(ua, ack, PEER)
-    assert events[-1][0] == "connected" and events[-1][1].port == 30004
-
-
-def test_a_registration_refresh_does_not_touch_a_call():
-    ua, clock, wire, events = _incoming()
-    ua.register()
-    deliver(ua, answer(wire.last(), 200, extra=(("Expires", "100"),)), REG)
-    c = ua.calls[0]
-    c.answer()
-    deliver(ua, request("ACK", to_tag=c.local_tag, branch="z9hG4bKack1"), PEER)
-    wire.sent = []
-    step(clock, ua, 60100)  # the refresh goes out, and fails
-    r = wire.last()
-    assert methods(wire) == ["REGISTER"]
-    deliver(ua, answer(r, 503), REG)
-    assert c.state == "connected" and ua.calls == [c]
-
-
-def test_a_fork_of_a_ringing_invite_coming_back_gets_482():
-    # RFC 3261 8.2.2.2: the same From tag, Call-ID and CSeq on another branch (a proxy
-    # forked it and both branches reach us): 482; one call rings, not two.
-    ua, clock, wire, events = _incoming()
-    wire.sent = []
-    deliver(ua, request("INVITE", branch="z9hG4bKfork2", body=offer(), extra=RR), PEER)
-    assert statuses(wire) == [482] and len(ua.calls) == 1 and ua.calls[0].state == "incoming"
-
-
-def test_memory_error_while_answering_an_invite_leaves_nothing_behind():
-    ua, clock, wire, events = make()
-    without_heap(deliver, ua, request("INVITE", body=offer()), PEER)
-    # not even the 100 went out: as if the INVITE were lost, no call, no transaction
-    assert wire.sent == [] and ua.calls == [] and ua.txs.table == {} and [e[0] for e in events] == ["error"]
-    deliver(ua, request("INVITE", body=offer()), PEER)  # its retransmission rings
-    assert statuses(wire) == [100, 180] and ua.calls[0].state == "incoming"
-
-
-def test_an_invite_never_answered_ends_on_timer_c_with_487_and_a_failed_answer_too():
-    # The app never answers, or answer() found no heap for the 200: the transaction keeps
-    # a timer all the same (RFC 3261 16.6 Timer C, 3 minutes); the call ends then, and the
-    # caller is told: 487, as RFC 3261 13.3.1 says for an invitation expired unanswered.
-    ua, clock, wire, events = _incoming()
-    c = ua.calls[0]
-    try:
-        without_heap(c.answer)
-    except MemoryError:
-        pass
-    assert c.state == "incoming" and all(t.end for t in ua.txs.table.values())
-    wire.sent = []
-    step(clock, ua, 179000, 1000)
-    assert ua.calls == [c] and wire.sent == []
-    step(clock, ua, 1100, 100)
-    assert ua.calls == [] and events[-1] == ("ended", "timeout") and statuses(wire) == [487]
-    deliver(ua, request("ACK", to_tag=c.local_tag, branch="z9hG4bKinvite1"), PEER)  # 17.2.1
-    step(clock, ua, 6000, 1000)  # Timer I
-    assert ua.txs.table == {} and wire.sent == []
-    # no heap for the 487 either: the call ends all the same, nothing is left
-    ua, clock, wire, events = _incoming()
-    without_heap(step, clock, ua, 180100, 1000)
-    assert ua.calls == [] and ua.txs.table == {} and events[-1] == ("ended", "timeout")
 
 
 def test_our_own_calls_never_make_us_refuse_and_a_full_table_never_stops_a_hangup_nor_close():
@@ -311,15 +151,3 @@ def test_our_own_calls_never_make_us_refuse_and_a_full_table_never_stops_a_hangu
     assert methods(wire) == ["BYE"] and c.reason == "hangup"
     ua.close()  # every call ends (close() skipped every second one once)
     assert ua.calls == [] and [c.reason for c in calls] == ["cancelled"] * 3
-
-
-def test_an_ended_call_is_not_kept_by_its_transactions():
-    ua, clock, wire, events = _incoming()
-    c = ua.calls[0]
-    c.answer()
-    deliver(ua, request("ACK", to_tag=c.local_tag, branch="z9hG4bKack1"), PEER)
-    deliver(ua, request("BYE", to_tag=c.local_tag, cseq=2), PEER)
-    # 64*T1 of absorbing retransmissions ahead: key, timers and the bytes to send again only
-    for t in ua.txs.table.values():
-        assert t.req is None and t.data is None and t.cb is None
-    assert c.endpoint is None and c.reason == "bye"

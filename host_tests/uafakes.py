@@ -1,7 +1,7 @@
 # A user agent wired to a fake transport and a stepped clock (sipfakes.py), shared by
-# test_register.py, test_ua.py and test_call.py.
+# test_register.py, test_ua.py, test_call.py and test_call_in.py.
 
-from sipfakes import Clock, Wire, answer
+from sipfakes import PEER, Clock, Wire, answer, offer, request
 
 from mpsip.message import parse
 from mpsip.ua import UserAgent
@@ -97,3 +97,20 @@ def _registered(expires=600, granted=120):
     deliver(ua, ok, REG)  # would hold ~3.5 KB of the heap they share with the UA
     wire.sent = []
     return ua, clock, wire, events, req
+
+
+# The Record-Route of the two proxies the scripted peer's requests come through.
+RR = (("Record-Route", "<sip:127.0.0.1:5060;lr>"), ("Record-Route", "<sip:10.0.0.2;lr>"))
+
+
+def incoming(body=None, extra=()):
+    """A user agent an INVITE (our offer() unless body is given) has just reached."""
+    ua, clock, wire, events = make()
+    deliver(ua, request("INVITE", body=offer() if body is None else body, extra=RR + tuple(extra)), PEER)
+    return ua, clock, wire, events
+
+
+def sdp_answer(msg, port=30000):
+    """The peer's answer to our offer: PCMU and telephone-event, written as its stack would."""
+    assert b"m=audio 40000 RTP/AVP 0 8 101" in msg.body
+    return offer(port, "0 101")
