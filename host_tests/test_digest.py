@@ -1,5 +1,7 @@
-# Digest authentication (mpsip.digest): known-answer vectors, challenge parsing,
-# choosing a challenge, the client's nonce counting, and the server-side Guard.
+# Digest authentication (mpsip.auth, what the UA lends itself for a 401/407; mpsip.digest,
+# its Client; mpsip.digest_server): known-answer vectors through both the server's
+# response() and the client's answer, challenge parsing, choosing a challenge, the
+# client's nonce counting, and the server-side Guard.
 import json
 
 from mpsip import digest, digest_server
@@ -47,7 +49,7 @@ CASES = {
 
 
 def _alg_ok(v):
-    if digest.supported(v["algorithm"]):
+    if v["algorithm"] in digest._HASHES:
         return True
     # Only SHA-512-256 may be missing (MicroPython's hashlib has no SHA-512); it must
     # then be refused cleanly, not answered wrongly.
@@ -61,8 +63,8 @@ def _alg_ok(v):
 def _ha1_and_response(v):
     """HA1 and request-digest for a vector, auth-int from its given H(body)."""
     alg = v["algorithm"]
-    h1 = digest.ha1(alg, v["username"], v["realm"], v["password"], v["nonce"], v.get("cnonce", ""))
-    rsp = digest.response(
+    h1 = digest_server.ha1(alg, v["username"], v["realm"], v["password"], v["nonce"], v.get("cnonce", ""))
+    rsp = digest_server.response(
         alg,
         h1,
         v["nonce"],
@@ -86,13 +88,13 @@ def test_vector(case):
     assert got == v["expected_response"]
     if "userhash_computed" in v:
         # RFC 7616 3.9.2 erratum: the printed userhash is not reproducible; the recomputed one is.
-        uh = digest.userhash(alg, v["username"], v["realm"])
+        uh = digest_server.userhash(alg, v["username"], v["realm"])
         assert uh == v["userhash_expected_correct"]
         assert uh != v["rfc_printed_userhash"]
         assert got != v["rfc_printed_response"]
     if "rspauth_expected" in v:
         # RFC 2617 3.2.3: rspauth is the same digest with an empty method.
-        rsp = digest.response(alg, h1, v["nonce"], "", v["uri"], v["qop"], v["nc"], v["cnonce"])
+        rsp = digest_server.response(alg, h1, v["nonce"], "", v["uri"], v["qop"], v["nc"], v["cnonce"])
         assert rsp == v["rspauth_expected"]
 
 
@@ -116,7 +118,7 @@ def test_vector_through_client_and_verify(case):
     assert digest_server.verify(
         cred,
         v["method"],
-        ha1_hex=digest.ha1(v["algorithm"].replace("-sess", ""), v["username"], v["realm"], v["password"]),
+        ha1_hex=digest_server.ha1(v["algorithm"].replace("-sess", ""), v["username"], v["realm"], v["password"]),
         username=user,
     )
     assert not digest_server.verify(cred, v["method"], v["password"] + "x", username=user)
@@ -339,7 +341,7 @@ def test_integrity_policy_answers_auth_int_when_both_are_offered():
 def test_userhash_replaces_the_username_when_offered():
     ch = _ch(', qop="auth", userhash=true, algorithm=SHA-256')
     cred = digest_server.parse_authorization(digest.Client("alice", "pw").authorize(ch, "REGISTER", "sip:r"))
-    assert cred.userhash and cred.username == digest.userhash("SHA-256", "alice", "r")
+    assert cred.userhash and cred.username == digest_server.userhash("SHA-256", "alice", "r")
     assert digest_server.verify(cred, "REGISTER", "pw", username="alice")
     assert not digest_server.verify(cred, "REGISTER", "pw", username="mallory")
     assert not digest_server.verify(cred, "REGISTER", "pw")
@@ -349,6 +351,53 @@ def test_username_with_quote_survives_the_round_trip():
     cred = digest_server.parse_authorization(digest.Client('a"b\\c', "pw").authorize(_ch(), "INVITE", "sip:x"))
     assert cred.username == 'a"b\\c'
     assert digest_server.verify(cred, "INVITE", "pw")
+
+
+# Whole Authorization values as the client wrote them before auth.py took over the answering
+# (session 5): the same bytes - field order, quoting and escapes, tokens left unquoted.
+GOLDEN = [
+    (
+        'Digest realm="pbx", nonce="5f1e", qop="auth", algorithm=MD5, opaque="o\\"p"',
+        "REGISTER",
+        "sip:pbx",
+        b"",
+        'Digest username="al\\"ice\\\\", realm="pbx", nonce="5f1e", uri="sip:pbx", '
+        'response="1a0a37b3ee904a316740308ca5fceefc", algorithm=MD5, cnonce="0a4f113b", opaque="o\\"p", '
+        "qop=auth, nc=00000001",
+    ),
+    (
+        'Digest realm="pbx", nonce="5f1e"',
+        "INVITE",
+        "sip:bob@pbx",
+        b"",
+        'Digest username="al\\"ice\\\\", realm="pbx", nonce="5f1e", uri="sip:bob@pbx", '
+        'response="de7397b0b27902eb1cc48a4d9e924b89", algorithm=MD5',
+    ),
+    (
+        'Digest realm="a\\\\b", nonce="n,1", qop="auth-int", algorithm=SHA-256-sess, userhash=true',
+        "INVITE",
+        "sip:b",
+        b"v=0\r\n",
+        'Digest username="32ec370b4e8d357ed7ae69280f1224e9daa08beb97478d91d3d60697ef46d20c", realm="a\\\\b", '
+        'nonce="n,1", uri="sip:b", response="016cac793e9c96eeba140169f2b462fccbf7127daae92675642f19e9e68b6b83", '
+        'algorithm=SHA-256-sess, cnonce="0a4f113b", qop=auth-int, nc=00000001, userhash=true',
+    ),
+    (
+        'digest REALM="r", NONCE=abc, ALGORITHM=md5-SESS, QOP="auth,auth-int"',
+        "BYE",
+        "sip:x;lr",
+        b"",
+        'Digest username="al\\"ice\\\\", realm="r", nonce="abc", uri="sip:x;lr", '
+        'response="0c9e7b8f494073286705ad236953e5d0", algorithm=MD5-sess, cnonce="0a4f113b", qop=auth, nc=00000001',
+    ),
+]
+CASES["test_authorization_value_is_byte_for_byte_what_it_was"] = list(range(len(GOLDEN)))
+
+
+def test_authorization_value_is_byte_for_byte_what_it_was(case):
+    value, method, uri, body, want = GOLDEN[case]
+    ch = digest.parse_challenges(value)[0]
+    assert digest.Client('al"ice\\', "pw", cnonce=lambda: "0a4f113b").authorize(ch, method, uri, body) == want
 
 
 # --- the server side
@@ -392,7 +441,7 @@ def test_guard_accepts_a_correct_answer():
 def test_guard_accepts_stored_ha1():
     g, _ = _guard()
     cred = _answer(g.challenge())
-    h1 = digest.ha1("MD5", "alice", "example.com", "pw")
+    h1 = digest_server.ha1("MD5", "alice", "example.com", "pw")
     assert g.check(cred, "REGISTER", ha1_hex=h1) == (True, False)
 
 
@@ -511,27 +560,86 @@ def test_verify_without_password_or_ha1_is_a_caller_error():
 
 
 def test_falls_back_to_pure_md5_when_hashlib_has_none():
-    # Re-import digest with a hashlib lacking md5, as on some ESP32 builds.
+    # Re-import auth (where the hashes are chosen) with a hashlib lacking md5, as on some
+    # ESP32 builds.
     import hashlib
     import sys
+
+    import mpsip
+    from mpsip import auth
 
     class NoMd5:
         sha256 = hashlib.sha256
 
-    # (mpsip.digest may be out of sys.modules already: the UA drops it after a challenge)
-    saved = sys.modules.get("hashlib"), sys.modules.pop("mpsip.digest", None)
+    saved = sys.modules.get("hashlib")
     sys.modules["hashlib"] = NoMd5
+    sys.modules.pop("mpsip.auth")
     try:
-        import mpsip.digest as fresh
+        import mpsip.auth as fresh
 
-        assert fresh is not digest
-        assert fresh._HASHES["MD5"][0] is pure_md5
+        assert fresh is not auth
+        assert fresh._HASHES["MD5"][0] is pure_md5 and fresh._HASHES["MD5-sess"][0] is pure_md5
         v = VECTORS["rfc2617-3.5"]
-        h1 = fresh.ha1("MD5", v["username"], v["realm"], v["password"])
-        assert h1 == v["HA1"]
+        p = fresh.challenges(digest_server.challenge(v["realm"], v["nonce"], "MD5", v["qop"], v["opaque"]))[0]
+        value = fresh.answer(p, v["qop"], v["method"], v["uri"], v["username"], v["password"], v["nc"], v["cnonce"])
+        assert digest_server.parse_authorization(value).response == v["expected_response"]
     finally:
-        sys.modules["hashlib"] = saved[0]
-        sys.modules["mpsip.digest"] = digest
-        import mpsip
+        sys.modules["hashlib"] = saved
+        sys.modules["mpsip.auth"] = auth
+        mpsip.auth = auth  # the import above rebound the package attribute
 
-        mpsip.digest = digest  # the import above rebound the package attribute
+
+class _Response:
+    """What auth.authorize() reads of a 401/407: the status and the challenge headers."""
+
+    def __init__(self, status, values):
+        self.status = status
+        self.values = values
+
+    def get_all(self, name):
+        return self.values if name == ("proxy-authenticate" if self.status == 407 else "www-authenticate") else []
+
+
+def test_ua_answer_names_the_header_and_returns_nonce_and_stale():
+    from mpsip import auth
+
+    values = ['Digest realm="r", nonce="n7", algorithm=MD5, qop="auth", stale=true']
+    for status, name in ((401, "Authorization"), (407, "Proxy-Authorization")):
+        got = auth.authorize(_Response(status, values), "INVITE", "sip:bob@r", "alice", "pw")
+        assert got[0] == name and got[2] == "n7" and got[3] is True
+        cred = digest_server.parse_authorization(got[1])
+        assert cred.uri == "sip:bob@r" and cred.nc == "00000001" and len(cred.cnonce) == 16
+        assert digest_server.verify(cred, "INVITE", "pw", uri="sip:bob@r")
+        assert not digest_server.verify(cred, "INVITE", "pw2")
+    # nothing answerable (an unknown algorithm, a malformed header, no header): None
+    for values in (['Digest realm="r", nonce="n", algorithm=SHA-999'], ['Digest realm="r'], []):
+        assert auth.authorize(_Response(401, values), "REGISTER", "sip:r", "alice", "pw") is None
+
+
+def test_ua_path_loads_auth_alone():
+    # What the UA lends itself for a 401/407 is mpsip.auth alone: md5.py only where hashlib
+    # has no md5, digest.py (the Client) and digest_server.py never.
+    import sys
+
+    import mpsip
+
+    try:
+        from hashlib import md5  # noqa: F401
+    except ImportError:
+        return  # this build needs md5.py
+    names = ("auth", "digest", "digest_server", "md5")
+    saved = {}
+    for name in names:
+        saved[name] = sys.modules.pop("mpsip." + name, None)
+    try:
+        from mpsip import auth
+
+        value = ['Digest realm="r", nonce="n", algorithm=MD5, qop="auth"']
+        assert auth.authorize(_Response(401, value), "REGISTER", "sip:r", "alice", "pw")[0] == "Authorization"
+        for name in names[1:]:
+            assert "mpsip." + name not in sys.modules, name
+    finally:
+        for name in names:
+            if saved[name] is not None:
+                sys.modules["mpsip." + name] = saved[name]
+                setattr(mpsip, name, saved[name])

@@ -1,5 +1,3 @@
-# mprun-heap: 108K needs 104K: each challenge lends mpsip.digest (~11.6 KB) in a heap the tests
-# have broken up; at 92-100K its load finds no block for a function (issue 3: split digest)
 # Registration against a scripted registrar on a fake wire, stepped clock: digest after
 # 401, refresh before the granted expiry, 423, back-off and Retry-After, the backup
 # registrar, received/rport behind NAT, unregister.

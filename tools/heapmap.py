@@ -59,8 +59,8 @@ DROPPED = ("intercom.startup", "intercom.config")
 # after boot".
 LENT = _tuple_in(os.path.join(FIRMWARE, "intercom", "startup.py"), "LENT") or (
     "mpsip.rare",
+    "mpsip.regrare",
     "mpsip.auth",
-    "mpsip.digest",
 )
 _QSTR = re.compile(r"qstr pool: n_pool=(\d+), n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)")
 

@@ -32,7 +32,7 @@ CALL_MODULES = (
 # pool that takes them can be a 7-14 KB block, asked for in the middle of a call, in a heap
 # in pieces - a MemoryError with tens of KB free. Loaded (and dropped) at boot instead, the
 # pools grow while the heap is empty, and a later load finds every name interned.
-LENT = ("mpsip.rare", "mpsip.regrare", "mpsip.auth", "mpsip.digest")
+LENT = ("mpsip.rare", "mpsip.regrare", "mpsip.auth")
 
 
 def load_modules(names=CALL_MODULES, lent=LENT):

@@ -1,18 +1,55 @@
 """SIP Digest authentication, the server side (RFC 3261 22, RFC 2617, RFC 7616, RFC 8760):
-issuing challenges and checking credentials, for the loopback registrar/proxy. Apart from
-mpsip/digest.py (the client) so that a board answering a 401/407 loads only that.
+issuing challenges and checking credentials, for the loopback registrar/proxy and tests.
+Apart from mpsip/auth.py (what a board lends itself to answer a 401/407) so that a board
+never loads it.
 
     guard = digest_server.Guard("example.com")     # issues nonces, tracks nc
     value = guard.challenge()                      # for WWW-Authenticate
     cred = digest_server.parse_authorization(value_from_request)
     ok, stale = guard.check(cred, "REGISTER", password=users[cred.username], uri=ruri)
 
-Lower level: challenge(), verify(). Bad input raises digest.DigestError (.status 400).
+Lower level: challenge(), verify(), ha1(), response(), userhash(). Bad input raises
+DigestError (mpsip.auth, also mpsip.digest.DigestError; .status 400).
 """
 
 from binascii import hexlify
+from os import urandom
 
-from mpsip.digest import _HASHES, DigestError, _canon, _h, _items, _q, _text, _urandom, response, sess_ha1, userhash
+# Through mpsip.digest (one binding of mpsip.auth, which the UA drops and reloads; digest adds
+# SHA-512-256 where hashlib has it).
+from mpsip.digest import _HASHES, DigestError, _h, _items
+
+
+def ha1(alg, username, realm, password, nonce="", cnonce=""):
+    """RFC 7616 3.4.2: H(user:realm:password), and for -sess H(that:nonce:cnonce)."""
+    return sess_ha1(alg, _h(alg, username + ":" + realm + ":" + password), nonce, cnonce)
+
+
+def sess_ha1(alg, base, nonce, cnonce):
+    if alg.endswith("-sess"):
+        return _h(alg, base + ":" + nonce + ":" + cnonce)
+    return base
+
+
+def response(alg, ha1_hex, nonce, method, uri, qop=None, nc=None, cnonce=None, body=b"", body_hash=None):
+    """RFC 7616 3.4.1 (qop) / RFC 2069 (no qop) request-digest, lower-case hex. The client's
+    own computation is auth.answer(): both are checked against the known-answer vectors."""
+    a2 = method + ":" + uri
+    if qop == "auth-int":  # RFC 7616 3.4.3: A2 also covers H(entity-body)
+        a2 += ":" + (body_hash or _h(alg, body))
+    ha2 = _h(alg, a2)
+    if qop:
+        return _h(alg, "%s:%s:%s:%s:%s:%s" % (ha1_hex, nonce, nc, cnonce, qop, ha2))
+    return _h(alg, ha1_hex + ":" + nonce + ":" + ha2)
+
+
+def userhash(alg, username, realm):
+    # RFC 7616 3.4.4: username field is H(username:realm) when the server asked for it.
+    return _h(alg, username + ":" + realm)
+
+
+def _q(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def challenge(realm, nonce, algorithm="MD5", qop="auth", opaque=None, stale=False, userhash=False):
@@ -43,7 +80,11 @@ class Credentials:
         self.nonce = params["nonce"]
         self.uri = params["uri"]
         self.response = params["response"].lower()
-        self.algorithm = _canon(params.get("algorithm"))
+        alg = params.get("algorithm", "MD5")  # RFC 2617 3.2.1: absent means MD5
+        for a in _HASHES:
+            if a.lower() == alg.lower():
+                alg = a  # our spelling: tokens match case-insensitively
+        self.algorithm = alg
         self.opaque = params.get("opaque")
         self.userhash = params.get("userhash", "").lower() == "true"
         q = params.get("qop")
@@ -62,7 +103,7 @@ class Credentials:
 
 
 def parse_authorization(value):
-    items = _items(_text(value))
+    items = _items(value)
     if len(items) != 1 or items[0][0].lower() != "digest":
         raise DigestError("not one Digest credentials value")
     return Credentials(items[0][1])
@@ -98,7 +139,9 @@ def verify(cred, method, password=None, ha1_hex=None, uri=None, realm=None, body
         user = username
     if ha1_hex is None:
         if password is None:
-            raise DigestError("verify needs password or ha1_hex", 500)
+            e = DigestError("verify needs password or ha1_hex")
+            e.status = 500  # the caller's mistake, not the request's
+            raise e
         ha1_hex = _h(alg, user + ":" + cred.realm + ":" + password)
     h1 = sess_ha1(alg, ha1_hex, cred.nonce, cred.cnonce or "")
     expect = response(alg, h1, cred.nonce, method, cred.uri, cred.qop, cred.nc, cred.cnonce, body)
@@ -118,7 +161,7 @@ class Guard:
         self.qop = qop
         self.ttl = ttl
         self.size = size
-        self._rand = rand or _urandom
+        self._rand = rand or urandom
         if clock is None:
             from time import time as clock
         self._clock = clock

@@ -1,6 +1,6 @@
 # Pure-Python MD5 (RFC 1321) for MicroPython ports whose hashlib has no md5.
 #
-# digest.py imports it only when `from hashlib import md5` fails. Same interface as
+# auth.py (and digest.py, on hosts) import it only when `from hashlib import md5` fails. Same interface as
 # hashlib: md5(data=b"") with update(), digest() and hexdigest(). Not a hot path:
 # a digest answer hashes a few short strings per REGISTER/INVITE.
 import struct

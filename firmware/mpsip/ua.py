@@ -54,7 +54,7 @@ _lent = {"rare": 0, "regrare": 0, "auth": 0}
 
 def load(name):
     """mpsip.<name> - rare (what seldom happens), regrare (a REGISTER's answer) or auth
-    (digest answers) - loaded on demand (see _lent)."""
+    (digest answers, which drops itself once it has answered) - loaded on demand (see _lent)."""
     if "mpsip." + name not in sys.modules:
         gc.collect()  # garbage first: the module fills the holes, not the top of the heap
     _lent[name] = 1
