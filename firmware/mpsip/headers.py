@@ -1,6 +1,6 @@
 # Structured header values: lists, parameters, name-addr/addr-spec, Via, CSeq (RFC 3261 25.1, 20).
 from mpsip.error import SipParseError
-from mpsip.uri import _TOKEN, _bad, _Params, params_str, parse_hostport, parse_u32, parse_uri
+from mpsip.uri import _TOKEN, _bad, _Params, parse_hostport, parse_uri
 
 
 def scan_quoted(s, n):
@@ -18,11 +18,7 @@ def scan_quoted(s, n):
         n = i + 2
 
 
-def quote(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def split_list(value, sep=","):
+def split_list(value, sep):
     """Split a header value at `sep` outside quotes and <...> (RFC 3261 7.3.1: ',' between
     list elements); elements stripped. An empty element is an error (RFC 4475 3.1.2.1)."""
     if '"' not in value and "<" not in value:
@@ -76,27 +72,17 @@ class Address(_Params):
 
     display = None
 
-    def __init__(self, uri, display=None, params=None):
+    def __init__(self, uri, display, params):
         self.uri = uri
         if display is not None:
             self.display = display
         self.params = [] if params is None else params
 
-    def to_str(self):
-        if self.uri is None:
-            return "*"
-        s = "<" + self.uri.to_str() + ">"
-        if self.display:
-            s = quote(self.display) + " " + s
-        return s + params_str(self.params)
-
-    __str__ = to_str
-
 
 def parse_address(value):
     v = value
     if v == "*":
-        return Address(None)
+        return Address(None, None, None)
     display = None
     if v.startswith('"'):
         display, i = scan_quoted(v, 0)
@@ -131,18 +117,8 @@ def parse_address(value):
 
 
 class Via(_Params):
-    """One Via value (RFC 3261 20.42): sent-protocol, sent-by and parameters; `branch`."""
-
-    def __init__(self, transport, host, port, params):
-        self.transport = transport
-        self.host = host
-        self.port = port
-        self.params = params
-
-    def to_str(self):
-        return "SIP/2.0/%s %s%s" % (self.transport, self.hostport(), params_str(self.params))
-
-    __str__ = to_str
+    """One Via value (RFC 3261 20.42): `transport`, sent-by `host` and `port`, `params`;
+    `branch`. Made by parse_via() only (no __init__: a method costs heap)."""
 
 
 def parse_via(value):
@@ -156,12 +132,8 @@ def parse_via(value):
     version = parts[1].strip()
     if version != "2.0":
         raise SipParseError(505)
-    host, port = parse_hostport(tail[1])
-    return Via(tail[0].upper(), host, port, parse_params(value[semi:]))
-
-
-def parse_cseq(value):
-    parts = value.split()
-    if len(parts) != 2 or parts[1].strip(_TOKEN):
-        _bad("cseq", value)
-    return parse_u32(parts[0], "cseq"), parts[1]
+    v = Via()
+    v.transport = tail[0].upper()
+    v.host, v.port = parse_hostport(tail[1])
+    v.params = parse_params(value[semi:])
+    return v

@@ -17,7 +17,7 @@
 # costs heap once imported. So tables are strings (a tuple of strings costs ~64 B an item)
 # and the eleven views are one __getattr__.
 from mpsip.error import SipParseError, phrase
-from mpsip.headers import parse_address, parse_cseq, parse_via, split_list
+from mpsip.headers import parse_address, parse_via, split_list
 from mpsip.uri import _TOKEN, _bad, parse_u32, parse_uri
 
 # Learnt: a header name as it arrived (bytes) -> its key; as a program gave it (str) -> its
@@ -74,15 +74,19 @@ def validate(msg):
         # left the method's token check here (RFC 3261 25.1, RFC 4475 3.1.2.7).
         if isinstance(msg, Request) and (msg.method.strip(_TOKEN) or msg.uri is None):
             _bad("request line", msg.method)
-        for k in ["via", "from", "to", "call-id", "cseq"]:
-            n = msg.count(k)
-            if n == 0 or n > 1 and k != "via":  # RFC 4475 3.3.8
+        for k in ["via", "from", "to", "call-id", "cseq", "max-forwards"]:
+            n = 0
+            for h in msg.headers:
+                if h[0] == k:
+                    n += 1
+            # RFC 4475 3.3.8: one line each, Via one or more, Max-Forwards at most one.
+            if n > 1 and k != "via" or n == 0 and k != "max-forwards":
                 _bad(k, "")
-        # Every Via is checked, only the top one is kept: a long Via list stays strings.
-        for k in msg.get_all("via"):
-            parse_via(k)
-        if msg.count("max-forwards") > 1:
-            _bad("max-forwards", "")
+            if k == "cseq":
+                # Every Via is checked (after the five counts, before Max-Forwards's, the order
+                # the errors always had); only the top one is kept: a long Via list stays strings.
+                for v in msg.get_all("via"):
+                    parse_via(v)
         # Each view is parsed (and cached): a malformed one raises.
         for _ in (msg.from_addr, msg.to_addr, msg.contacts, msg.max_forwards, msg.cseq):
             pass
@@ -102,21 +106,37 @@ class Message:
     _u = None  # a Request's URI while it is text
     _c = None  # the views' cache, made on first use and dropped by set/add/remove
 
+    def __init__(self, start, arg=None, headers=None, body=b""):
+        # Request(method, uri, headers=None, body=b"") and Response(status, reason=None,
+        # headers=None, body=b""): one __init__ for both, as a method costs heap.
+        if isinstance(self, Response):
+            self.status = start
+            self.reason = phrase(start) if arg is None else arg
+        else:
+            self.method = start
+            # A Request-URI given as text (or parsed from a datagram) stays text until .uri
+            # is read (__getattr__ then parses it): a request built or relayed is written
+            # with the text as it came, and no Uri is made.
+            if arg.__class__ is _str:
+                self._u = arg
+            else:
+                self.uri = arg
+        hs = []
+        if headers:
+            # The names as a program gives them -> keys (canonical() learns them: a program
+            # uses few). str(v) would copy a str; a module global is found faster than the builtin.
+            n = _NAMES
+            for k, v in headers:
+                hs.append((n[k] if k in n else canonical(k), v if v.__class__ is _str else _str(v)))
+        self.headers = hs
+        self.body = body
+
     def get(self, name, default=None):
         name = canonical(name)
         for k, v in self.headers:
             if k == name:
                 return v
         return default
-
-    def __getitem__(self, name):
-        v = self.get(name)
-        if v is None:
-            raise KeyError(name)
-        return v
-
-    def __contains__(self, name):
-        return self.get(name) is not None
 
     def get_all(self, name):
         """Every value of a header over all its lines; list headers split at commas."""
@@ -131,18 +151,10 @@ class Message:
         for k, v in self.headers:
             if k == name:
                 if split:
-                    out.extend(split_list(v))
+                    out.extend(split_list(v, ","))
                 else:
                     out.append(v)
         return out
-
-    def count(self, name):
-        name = canonical(name)
-        n = 0
-        for k, _ in self.headers:
-            if k == name:
-                n += 1
-        return n
 
     def set(self, name, value=None):
         """Replace every line of the header by one, in the first one's place; no value
@@ -190,7 +202,7 @@ class Message:
         if name == "top_via":
             v = self.get("via")
             if v is not None:
-                v = parse_via(split_list(v)[0] if "," in v else v)
+                v = parse_via(split_list(v, ",")[0] if "," in v else v)
         elif name == "from_addr" or name == "to_addr":
             v = self.get("from" if name == "from_addr" else "to")
             if v is not None:
@@ -201,7 +213,14 @@ class Message:
                 v.append(parse_via(x) if name == "vias" else parse_address(x))
         elif name == "cseq" or name == "cseq_method":
             v = self.get("cseq")
-            c["cseq"], c["cseq_method"] = [None, None] if v is None else parse_cseq(v)
+            x = [None, None]
+            if v is not None:
+                # RFC 3261 20.16: CSeq = 1*DIGIT LWS Method; the number fits 32 bits (8.1.1.5).
+                x = v.split()
+                if len(x) != 2 or x[1].strip(_TOKEN):
+                    _bad("cseq", v)
+                x[0] = parse_u32(x[0], "cseq", 0xFFFFFFFF)
+            c["cseq"], c["cseq_method"] = x
             return c[name]
         elif name == "max_forwards":
             v = self.get("max-forwards")
@@ -216,13 +235,15 @@ class Message:
         # RFC 3261 7.5 / 18: one line per header as 'Name: value'; Content-Length always
         # written and always true. Empty values are left out: small stacks choke on 'Name:'.
         # Bytes are joined: str.encode() shares the string's buffer and bytes are not interned.
+        # The start line from formats short enough to be qstrs (a longer constant costs heap).
         if isinstance(self, Response):
-            out = [b"SIP/2.0 %d " % self.status, self.reason.encode()]
+            out = [("%s %d %s" % ("SIP/2.0", self.status, self.reason)).encode()]
         else:
             # The Request-URI as a Uri once read or set (it may have changed), else the text.
             u = self.__dict__
             u = u["uri"].to_str() if "uri" in u else self._u
-            out = [self.method.encode(), b" ", u.encode(), b" SIP/2.0"]
+            # (" ".encode(): two short-lived bytes per build, not two constants on the heap.)
+            out = [self.method.encode(), " ".encode(), u.encode(), " SIP/2.0".encode()]
         append = out.append
         spell = _SPELL
         for k, v in self.headers:
@@ -232,13 +253,10 @@ class Message:
                 except KeyError:
                     # Each '-' part capitalized, or as the RFCs spell it (RFC 3261 20, RFC 3262
                     # 7); names are case-insensitive (RFC 3261 7.3.1). Learnt.
-                    s = (
-                        " call-id Call-ID cseq CSeq www-authenticate WWW-Authenticate"
-                        " mime-version MIME-Version rack RAck rseq RSeq "
-                    )
-                    i = s.find(" %s " % k) + len(k) + 2
-                    if i > len(k) + 1:
-                        s = s[i : s.find(" ", i)]
+                    s = " Call-ID CSeq WWW-Authenticate MIME-Version RAck RSeq "
+                    i = s.lower().find(" %s " % k) + 1
+                    if i:
+                        s = s[i : i + len(k)]
                     else:
                         s = ""
                         for w in k.split("-"):
@@ -253,35 +271,13 @@ class Message:
         append(self.body)
         return b"".join(out)
 
-    __bytes__ = to_bytes
-
-
-def _keyed(headers):
-    # The names as a program gives them -> keys (canonical() learns them: a program uses few).
-    # str(v) would copy a str; a module global is found faster than the builtin.
-    n = _NAMES
-    hs = []
-    for k, v in headers:
-        hs.append((n[k] if k in n else canonical(k), v if v.__class__ is _str else _str(v)))
-    return hs
+    __bytes__ = to_bytes  # bytes(msg) for CPython callers; MicroPython's bytes() ignores it
 
 
 _str = str
 
 
 class Request(Message):
-    def __init__(self, method, uri, headers=None, body=b""):
-        self.method = method
-        # A Request-URI given as text (or parsed from a datagram) stays text until .uri is
-        # read (Message.__getattr__ then parses it): a request built or relayed is written
-        # with the text as it came, and no Uri is made.
-        if uri.__class__ is _str:
-            self._u = uri
-        else:
-            self.uri = uri
-        self.headers = _keyed(headers) if headers else []
-        self.body = body
-
     def response(self, status, reason=None, to_tag=None):
         """A response built as RFC 3261 8.2.6.2 says: Via, From, To, Call-ID, CSeq copied
         (Record-Route too for dialog-forming 1xx/2xx, 12.1.1), a To tag added once past 100."""
@@ -306,11 +302,7 @@ class Request(Message):
 
 
 class Response(Message):
-    def __init__(self, status, reason=None, headers=None, body=b""):
-        self.status = status
-        self.reason = phrase(status) if reason is None else reason
-        self.headers = _keyed(headers) if headers else []
-        self.body = body
+    pass
 
 
 def parse(data, strict=False):
@@ -333,20 +325,22 @@ def parse(data, strict=False):
     end = data.find(b"\r\n\r\n", pos)
     body = end + 4
     if end < 0:
-        end = data.find(b"\n\n", pos)
+        # (Rare: b"\r" and b"\n" are made here, as a bytes constant costs heap on import.)
+        lf = sep[1:]
+        end = data.find(lf + lf, pos)
         body = end + 2
         if end < 0:
             end = body = n
         if end < n or data.find(sep, pos) < 0:
-            sep = b"\n"
-            if data.count(b"\r\n", pos, end) != data.count(b"\r", pos, end):
+            if data.count(sep, pos, end) != data.count(sep[:1], pos, end):
                 _bad("message", "")  # CR only before LF (a lone CR: see below)
+            sep = lf
     if pos == n:
         _bad("message", "")
     # A lone CR or LF inside a line would survive into a value and break re-serialization.
     # So lines end at a CR that must be followed by LF (bare LF: at the LF), and no line
     # holds an LF (one test of each str made: a count would scan the whole block again).
-    cr = sep[:1]
+    cr = sep[0]  # bytes.find() takes the byte's value, 13 or 10
     step = len(sep)
     mv = memoryview(data)
     err = None
@@ -359,8 +353,8 @@ def parse(data, strict=False):
         line = str(mv[pos:eol], "utf-8")
         if "\n" in line:
             _bad("message", "")
-        # A status line starts with "SIP/" in any case.
-        if data[pos] | 32 == 115 and data[pos : pos + 4].upper() == b"SIP/":
+        # A status line starts with "SIP/" in any case (| 32 lower-cases an ASCII letter).
+        if data[pos] | 32 == 115 and data[pos + 1] | 32 == 105 and data[pos + 2] | 32 == 112 and data[pos + 3] == 47:
             j, _, i = line.partition(" ")  # version, status, reason
             i, _, parts = i.partition(" ")
             if len(i) != 3 or i.strip("0123456789") or not 99 < int(i) < 700:
@@ -407,11 +401,11 @@ def parse(data, strict=False):
                     hs[-1] = (k, (v + " " + line.strip(" \t\r")).strip(" \t\r"))
                     pos = eol + step
                     continue
-                i = data.find(b":", pos, eol)
+                i = data.find(58, pos, eol)  # 58: the colon
                 if i <= pos:
                     _bad("headers", "")
                 # A new name: RFC 3261 7.3.1 lets LWS precede the colon. Learnt.
-                k = str(mv[pos:i], "utf-8").rstrip(" \t")
+                k = str(mv[pos:i], "utf-8").rstrip(" \t\r")  # (no CR here: one qstr less)
                 if k.strip(_TOKEN):
                     _bad("headers", k)
                 k = canonical(k) if len(k) == 1 else k.lower()  # canonical() would learn it too

@@ -16,8 +16,8 @@ def _bad(name, s):
     raise SipParseError(400, "bad %s: %s" % (name, s[:60]))
 
 
-def parse_u32(s, name, n=0xFFFFFFFF):
-    """A decimal that must fit 32 bits (RFC 3261 8.1.1.5, RFC 4475 3.1.2.4), or `n`.
+def parse_u32(s, name, n):
+    """A decimal up to `n`, at most 32 bits (RFC 3261 8.1.1.5, RFC 4475 3.1.2.4).
     ASCII digits only: str.isdigit() also takes '²', which int() refuses."""
     s = s.strip()
     if not s or len(s) > 10 or s.strip("0123456789") or int(s) > n:
@@ -52,8 +52,11 @@ def unescape(s):
     s = s.split("%")
     out = bytearray(s[0].encode())
     for p in s[1:]:
-        if len(p) > 1 and not p[:2].strip("0123456789abcdefABCDEF"):
-            out.append(int(p[:2], 16))
+        # Two hex digits. (The set of IPv6 references above, less ':' and '.': one str
+        # constant less on the heap.)
+        h = p[:2]
+        if len(h) == 2 and not h.strip("0123456789abcdefABCDEF:.") and ":" not in h and "." not in h:
+            out.append(int(h, 16))
             p = p[2:]
         else:
             out.append(37)
@@ -64,21 +67,15 @@ def unescape(s):
         _bad("uri", "%".join(s))
 
 
-def params_str(params):
-    out = ""
-    for k, v in params:
-        out += ";" + k if v is None else ";%s=%s" % (k, v)
-    return out
-
-
 class _Params:
-    """Ordered (name, value) parameters, shared by Uri, Address and Via."""
+    """Ordered (name, value) parameters, shared by Uri, Address and Via, and their one
+    serializer (a method each would cost heap)."""
 
-    def param(self, name, default=None):
+    def param(self, name):
+        # The value (None for a bare ';name'); None when absent too.
         for k, v in self.params:
             if k == name:
                 return v
-        return default
 
     def set_param(self, name, value):
         # Every occurrence goes and one is appended, in a new list (the old may be shared).
@@ -101,37 +98,51 @@ class _Params:
             return self.scheme == "sip" or self.scheme == "sips"
         raise AttributeError(name)
 
+    def to_str(self):
+        # Which of the three this is: a Via has a transport, a Uri a scheme (both set by
+        # their parser), an Address neither.
+        d = self.__dict__
+        end = ""
+        if "transport" in d:
+            # RFC 3261 20.42: sent-protocol SP sent-by *( SEMI via-params )
+            s = "%s/%s %s" % ("SIP/2.0", self.transport, self.hostport())
+        elif "scheme" in d:
+            # RFC 3261 19.1.1: sip:user:password@host:port;uri-parameters?headers
+            if self.opaque is not None:
+                return self.scheme + ":" + self.opaque
+            s = self.scheme + ":"
+            if self.user is not None:
+                s += self.user
+                if self.password is not None:
+                    s += ":" + self.password
+                if self.host is not None:
+                    s += "@"
+            if self.host is not None:
+                s += self.hostport()
+            if self.headers is not None:
+                end = "?" + self.headers
+        else:
+            # RFC 3261 20.10: name-addr, always with <> (its params are the header's), or '*'.
+            if self.uri is None:
+                return "*"
+            s = "<" + self.uri.to_str() + ">"
+            if self.display:
+                # RFC 3261 25.1: quoted-string, '"' and '\\' escaped as quoted-pair.
+                s = '"%s" %s' % (self.display.replace("\\", "\\\\").replace('"', '\\"'), s)
+        for k, v in self.params:
+            s += ";" + k if v is None else ";%s=%s" % (k, v)
+        return s + end
+
+    __str__ = to_str
+
 
 class Uri(_Params):
     """A parsed URI. sip/sips fill user, password, host, port, params and headers;
     tel fills user (the number) and params; other schemes keep `opaque`."""
 
     # Absent parts are these class defaults: an attribute set on an instance costs heap.
+    # No __init__ (a method costs heap): parse_uri() sets scheme and params.
     user = password = host = port = headers = opaque = None
-
-    def __init__(self, scheme):
-        self.scheme = scheme
-        self.params = []
-
-    def to_str(self):
-        if self.opaque is not None:
-            return self.scheme + ":" + self.opaque
-        s = [self.scheme, ":"]
-        if self.user is not None:
-            s.append(self.user)
-            if self.password is not None:
-                s.append(":" + self.password)
-            if self.host is not None:
-                s.append("@")
-        if self.host is not None:
-            s.append(self.hostport())
-        if self.params:
-            s.append(params_str(self.params))
-        if self.headers is not None:
-            s.append("?" + self.headers)
-        return "".join(s)
-
-    __str__ = to_str
 
     def __eq__(self, value):
         # A working subset of RFC 3261 19.1.4: scheme, unescaped user, host (no case) and port.
@@ -153,7 +164,9 @@ def parse_uri(s):
     scheme = s[:c]
     if scheme != "sip":
         scheme = scheme.lower()
-    u = Uri(scheme)
+    u = Uri()
+    u.scheme = scheme
+    u.params = []
     i = c + 1
     n = len(s)
     if scheme == "sip" or scheme == "sips":
