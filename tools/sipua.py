@@ -60,18 +60,17 @@ import socket  # noqa: E402
 import time  # noqa: E402
 
 from mpsip.transport import Udp  # noqa: E402
-from mpsip.ua import UserAgent, drop, hostport, split_hostport  # noqa: E402
+from mpsip.ua import UserAgent, hostport, split_hostport  # noqa: E402
 
 if mem_alloc is not None:
-    # As the station's boot does (intercom/startup.py LENT, intern_ascii): intern the names of
-    # the modules the UA lends itself, and the printable characters, while the heap is whole;
-    # left to the first challenge, they grew the qstr pools by a 7 KB block mid-registration.
-    for _name in ("rare", "regrare", "auth", "digest"):
-        __import__("mpsip." + _name)
-        drop(_name)
-    for _c in range(32, 127):
-        chr(_c)
-    collect()
+    # The station's boot step (intercom/startup.py): intern the names of the modules the UA
+    # lends itself (startup.LENT) and the printable characters while the heap is whole; left
+    # to the first challenge, they grew the qstr pools by a 7 KB block mid-registration.
+    from intercom import startup
+
+    startup.load_modules((), startup.LENT)
+    startup.drop("intercom.startup")
+    del startup
 
 if hasattr(time, "ticks_ms"):
     clock = time  # MicroPython: time has ticks_ms/ticks_us/ticks_add/ticks_diff itself
