@@ -47,13 +47,12 @@ def test_encode_matches_itu_sweep(case):
     law_name, impl = case
     law = _LAW[law_name]
     enc, _ = _kernels(impl)
-    r, k = g711.enc_shift(law)
     tab = g711.enc_table(law)
     out = bytearray(_CHUNK)
     bad = [0]
 
     def check(src, ref, n):
-        enc(src, n, out, tab, r, k)
+        enc(src, n, out, tab)
         for i in range(n):
             if out[i] != ref[2 * i]:
                 bad[0] += 1
@@ -66,14 +65,13 @@ def test_encode_decode_matches_itu_sweep(case):
     law_name, impl = case
     law = _LAW[law_name]
     enc, dec = _kernels(impl)
-    r, k = g711.enc_shift(law)
     tab = g711.enc_table(law)
     codes = bytearray(_CHUNK)
     out = bytearray(2 * _CHUNK)
     bad = [0]
 
     def check(src, ref, n):
-        enc(src, n, codes, tab, r, k)
+        enc(src, n, codes, tab)
         dec(codes, n, out, g711.dec_table(law))
         if out[: 2 * n] != ref[: 2 * n]:
             bad[0] += 1
@@ -130,18 +128,26 @@ def test_viper_and_plain_give_identical_bytes_for_all_inputs():
     da = bytearray(2 * _CHUNK)
     db = bytearray(2 * _CHUNK)
     for law in (g711.PCMU, g711.PCMA):
-        r, k = g711.enc_shift(law)
         tab = g711.enc_table(law)
         for base in range(0, 65536, _CHUNK):
             for i in range(_CHUNK):
                 src[2 * i] = (base + i) & 0xFF
                 src[2 * i + 1] = (base + i) >> 8
-            g711.enc_kernel(src, _CHUNK, a, tab, r, k)
-            _g711p.enc_py(src, _CHUNK, b, tab, r, k)
+            g711.enc_kernel(src, _CHUNK, a, tab)
+            _g711p.enc_py(src, _CHUNK, b, tab)
             assert a == b, (law, base)
             g711.dec_kernel(a, _CHUNK, da, g711.dec_table(law))
             _g711p.dec_py(b, _CHUNK, db, g711.dec_table(law))
             assert da == db, (law, base)
+
+
+def test_encoder_tables_are_a_few_hundred_bytes():
+    # Issue 4 (a call in a 96 KB heap): the segment method's table per law, not one
+    # code per reduced magnitude (4 KB for mu-law, 2 KB for A-law, both resident).
+    for law in (g711.PCMU, g711.PCMA):
+        tab = g711.enc_table(law)
+        assert tab is g711.enc_table(law)  # built once, kept
+        assert len(bytes(tab)) <= 300  # its bytes (array buffer), both runtimes
 
 
 def test_decode_kernel_gives_the_same_bytes_at_any_even_offset_and_length():

@@ -30,9 +30,9 @@ class Media:
         self.remote = None  # its peer's (address, port) from SDP
         self.dtmf_at = None  # ticks_ms when --dtmf goes out
         codecs = driver.ua.codecs
-        # The session (every buffer of a call's media) and the G.711 tables (PCMU's encoder:
-        # one 4 KB block) are made now, while the heap is in one piece, and kept: a call's
-        # start then allocates next to nothing.
+        # The session (every buffer of a call's media) and the G.711 tables (~0.9 KB per
+        # law) are made now, while the heap is in one piece, and kept: a call's start then
+        # allocates next to nothing.
         for c in codecs:
             law = g711.PCMA if c == "PCMA" else g711.PCMU
             g711.enc_table(law)

@@ -173,9 +173,10 @@ class Sound:
         amp = max(1, min(32767, amp * UNITY // max(self.gain, 1)))  # the mic gain comes after
         self.mic = _Mic(mic, ToneSource(_SIGNAL_HZ, mic.rate, amp, mic.fmt))
         self.speaker = _Speaker(speaker, ToneSource(_SIGNAL_HZ, speaker.rate, _TONE_LEVEL), half_duplex)
-        # Made now, while the heap is whole, with the preferred codec's G.711 tables (4.6 KB
-        # for PCMU): built at a call's answer they once found no 4 KB block in a heap
-        # fragmented by ringing and retransmissions. The other law's, at its first call.
+        # Made now, while the heap is whole, with the preferred codec's G.711 tables (0.9 KB
+        # since the segment encoder; the old 4 KB mu-law table, built at a call's answer,
+        # once found no room in a heap fragmented by ringing and retransmissions). The
+        # other law's, at its first call.
         self.session = MediaSession(
             None,
             None,

@@ -16,6 +16,7 @@ _C2 = const(-2923)
 _C3 = const(1259)
 _C4 = const(-572)
 _ROUND = const(16384)
+_SEG = const(129)  # g711.enc_table: the bias, then the mask, follow the segment entries
 # rtp.py's parse() results and header array indexes (test_rtp checks both twins agree)
 _OK = const(0)
 _E_SHORT = const(-1)
@@ -38,14 +39,18 @@ _CC = const(9)
 # --- g711.py ---
 
 
-def enc_py(src, n, dst, tab, r, k):
-    """n int16 LE samples from src -> n codes into dst."""
+def enc_py(src, n, dst, tab):
+    """n int16 LE samples from src -> n codes into dst (tab: g711.enc_table)."""
+    r = tab[_SEG]
     for i in range(n):
-        x = src[2 * i] | (src[2 * i + 1] << 8)
-        if x & 0x8000:
-            dst[i] = tab[((x ^ 0xFFFF) + r) >> k]
-        else:
-            dst[i] = tab[(x + r) >> k] | 0x80
+        y = src[2 * i] | (src[2 * i + 1] << 8)
+        m = tab[_SEG + 1]
+        if y & 0x8000:
+            y ^= 0xFFFF  # ~x for x < 0 (ITU one's complement)
+            m ^= 0x80
+        y += r
+        t = tab[y >> 8]
+        dst[i] = ((t + (y >> (t >> 8))) & 0xFF) ^ m
 
 
 def dec_py(src, n, dst, tab):
@@ -127,24 +132,28 @@ def _sample(src, i, wide, s):
     return x - 0x10000 if x & 0x8000 else x
 
 
-def _code(v, g, tab, r, k):
-    """Gain (Q8), saturate, G.711 through the reduced-magnitude table (g711.py)."""
+def _code(v, g, tab):
+    """Gain (Q8), saturate, G.711 by the segment table (g711.py's module comment)."""
     v = (v * g) >> 8
     if v > 32767:
         v = 32767
     elif v < -32768:
         v = -32768
-    return tab[(r - 1 - v) >> k] if v < 0 else tab[(v + r) >> k] | 0x80
+    m = tab[_SEG + 1]
+    if v < 0:
+        v = ~v
+        m ^= 0x80
+    y = v + tab[_SEG]
+    t = tab[y >> 8]
+    return ((t + (y >> (t >> 8))) & 0xFF) ^ m  # the low byte, as the viper kernels store it
 
 
 def _mic(src, n, dst, tab, prm, st, wide):
-    r = prm[0]
-    k = prm[1]
-    s = prm[2]
-    g = prm[3]
+    s = prm[0]
+    g = prm[1]
     if st is None:  # 8 kHz: no filter
         for i in range(n):
-            dst[i] = _code(_sample(src, i, wide, s), g, tab, r, k)
+            dst[i] = _code(_sample(src, i, wide, s), g, tab)
         return
     # Delay lines: e[0..7] the last 8 odd-indexed inputs (the even taps of the window,
     # newest first), o[0..3] the last 4 even-indexed inputs (o[3] is the centre tap).
@@ -163,7 +172,7 @@ def _mic(src, n, dst, tab, prm, st, wide):
             + _C4 * (e[0] + e[7])
             + _ROUND
         ) >> 15
-        dst[i] = _code(y, g, tab, r, k)  # y may overshoot int16 (|y| < 46800): saturated after the gain
+        dst[i] = _code(y, g, tab)  # y may overshoot int16 (|y| < 46800): saturated after the gain
     for i in range(8):
         st[i] = e[i]
     for i in range(4):

@@ -8,6 +8,9 @@
 # constant index is one load. Addresses compare as ints: below 2**31 on every ESP32
 # memory map, and positive on 64-bit hosts. 32-bit loads/stores only where the
 # address is 4-byte aligned (Xtensa raises LoadStoreAlignment otherwise).
+# Encoders: tab is g711.enc_table(law) (129 segment entries, then bias and mask);
+# the code is the low byte of (entry + (y >> shift)): the 8-bit store drops the
+# shift in the entry's high byte and wraps mu-law's negative first base.
 import micropython
 from micropython import const
 
@@ -15,17 +18,24 @@ _C1 = const(10428)
 _C2 = const(-2923)
 _C3 = const(1259)
 _C4 = const(-572)
+_SEG = const(129)  # g711.enc_table: the bias, then the mask, follow the segment entries
 
 
 @micropython.viper
-def enc_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, r: int, k: int):
+def enc_v(src: ptr16, n: int, dst: ptr8, tab: ptr16):
+    r = int(tab[_SEG])
+    m = int(tab[_SEG + 1])
     n = int(src) + 2 * n  # the end address (see the module comment)
     while int(src) < n:
-        x = int(src[0])
-        if x & 0x8000:
-            dst[0] = tab[((x ^ 0xFFFF) + r) >> k]
+        y = int(src[0])
+        if y & 0x8000:
+            y = (y ^ 0xFFFF) + r
+            t = int(tab[y >> 8])
+            dst[0] = (t + (y >> (t >> 8))) ^ m ^ 0x80
         else:
-            dst[0] = tab[(x + r) >> k] | 0x80
+            y += r
+            t = int(tab[y >> 8])
+            dst[0] = (t + (y >> (t >> 8))) ^ m
         src = ptr16(int(src) + 2)
         dst = ptr8(int(dst) + 1)
 
@@ -88,18 +98,22 @@ def fill_v(dst: ptr8, off: int, n: int, value: int):
 
 
 @micropython.viper
-def mic16_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32):
-    r = int(prm[0])
-    k = int(prm[1])
-    g = int(prm[3])
+def mic16_v(src: ptr16, n: int, dst: ptr8, tab: ptr16, prm: ptr32):
+    r = int(tab[_SEG])
+    m = int(tab[_SEG + 1])
+    g = int(prm[1])
     n = int(src) + 2 * n  # the end address (see the module comment)
     if g == 256:  # unity gain: x * 256 >> 8 == x, in range, plain G.711
         while int(src) < n:
-            x = int(src[0])
-            if x & 0x8000:
-                dst[0] = tab[((x ^ 0xFFFF) + r) >> k]
+            y = int(src[0])
+            if y & 0x8000:
+                y = (y ^ 0xFFFF) + r
+                t = int(tab[y >> 8])
+                dst[0] = (t + (y >> (t >> 8))) ^ m ^ 0x80
             else:
-                dst[0] = tab[(x + r) >> k] | 0x80
+                y += r
+                t = int(tab[y >> 8])
+                dst[0] = (t + (y >> (t >> 8))) ^ m
             src = ptr16(int(src) + 2)
             dst = ptr8(int(dst) + 1)
         return
@@ -110,20 +124,24 @@ def mic16_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32):
         elif v < -32768:
             v = -32768
         if v < 0:
-            dst[0] = tab[(r - 1 - v) >> k]
+            v = r - 1 - v
+            t = int(tab[v >> 8])
+            dst[0] = (t + (v >> (t >> 8))) ^ m ^ 0x80
         else:
-            dst[0] = tab[(v + r) >> k] | 0x80
+            v += r
+            t = int(tab[v >> 8])
+            dst[0] = (t + (v >> (t >> 8))) ^ m
         src = ptr16(int(src) + 2)
         dst = ptr8(int(dst) + 1)
 
 
 @micropython.viper
-def mic32_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32):
-    r = int(prm[0])
-    k = int(prm[1])
-    s = int(prm[2])
+def mic32_v(src: ptr16, n: int, dst: ptr8, tab: ptr16, prm: ptr32):
+    r = int(tab[_SEG])
+    m = int(tab[_SEG + 1])
+    s = int(prm[0])
     a = 16 - s
-    g = int(prm[3])
+    g = int(prm[1])
     n = int(src) + 4 * n  # the end address; src and dst walk (see the module comment)
     while int(src) < n:
         # (hi << 16 | lo) >> s without 32-bit sign trouble on 64-bit hosts
@@ -139,19 +157,23 @@ def mic32_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32):
         elif v < -32768:
             v = -32768
         if v < 0:
-            dst[0] = tab[(r - 1 - v) >> k]
+            v = r - 1 - v
+            t = int(tab[v >> 8])
+            dst[0] = (t + (v >> (t >> 8))) ^ m ^ 0x80
         else:
-            dst[0] = tab[(v + r) >> k] | 0x80
+            v += r
+            t = int(tab[v >> 8])
+            dst[0] = (t + (v >> (t >> 8))) ^ m
         src = ptr16(int(src) + 4)
         dst = ptr8(int(dst) + 1)
 
 
 @micropython.viper
-def mic16d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
+def mic16d_v(src: ptr16, n: int, dst: ptr8, tab: ptr16, prm: ptr32, st: ptr16):
     # two outputs per pass (n is even): the delay lines shift by two, half the moves
-    r = int(prm[0])
-    k = int(prm[1])
-    g = int(prm[3])
+    r = int(tab[_SEG])
+    m = int(tab[_SEG + 1])
+    g = int(prm[1])
     e0 = (int(st[0]) ^ 0x8000) - 0x8000
     e1 = (int(st[1]) ^ 0x8000) - 0x8000
     e2 = (int(st[2]) ^ 0x8000) - 0x8000
@@ -178,9 +200,13 @@ def mic16d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
         elif v < -32768:
             v = -32768
         if v < 0:
-            dst[0] = tab[(r - 1 - v) >> k]
+            v = r - 1 - v
+            t = int(tab[v >> 8])
+            dst[0] = (t + (v >> (t >> 8))) ^ m ^ 0x80
         else:
-            dst[0] = tab[(v + r) >> k] | 0x80
+            v += r
+            t = int(tab[v >> 8])
+            dst[0] = (t + (v >> (t >> 8))) ^ m
         # output i + 1: even taps over (xd, xb, e0..e5), centre o1
         v = (16384 * o1 + _C1 * (e1 + e2) + _C2 * (e0 + e3) + _C3 * (xb + e4) + _C4 * (xd + e5) + 16384) >> 15
         v = (v * g) >> 8
@@ -189,9 +215,13 @@ def mic16d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
         elif v < -32768:
             v = -32768
         if v < 0:
-            dst[1] = tab[(r - 1 - v) >> k]
+            v = r - 1 - v
+            t = int(tab[v >> 8])
+            dst[1] = (t + (v >> (t >> 8))) ^ m ^ 0x80
         else:
-            dst[1] = tab[(v + r) >> k] | 0x80
+            v += r
+            t = int(tab[v >> 8])
+            dst[1] = (t + (v >> (t >> 8))) ^ m
         e7 = e5
         e6 = e4
         e5 = e3
@@ -221,13 +251,13 @@ def mic16d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
 
 
 @micropython.viper
-def mic32d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
+def mic32d_v(src: ptr16, n: int, dst: ptr8, tab: ptr16, prm: ptr32, st: ptr16):
     # two outputs per pass (n is even): the delay lines shift by two, half the moves
-    r = int(prm[0])
-    k = int(prm[1])
-    s = int(prm[2])
+    r = int(tab[_SEG])
+    m = int(tab[_SEG + 1])
+    s = int(prm[0])
     a = 16 - s
-    g = int(prm[3])
+    g = int(prm[1])
     e0 = (int(st[0]) ^ 0x8000) - 0x8000
     e1 = (int(st[1]) ^ 0x8000) - 0x8000
     e2 = (int(st[2]) ^ 0x8000) - 0x8000
@@ -274,9 +304,13 @@ def mic32d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
         elif v < -32768:
             v = -32768
         if v < 0:
-            dst[0] = tab[(r - 1 - v) >> k]
+            v = r - 1 - v
+            t = int(tab[v >> 8])
+            dst[0] = (t + (v >> (t >> 8))) ^ m ^ 0x80
         else:
-            dst[0] = tab[(v + r) >> k] | 0x80
+            v += r
+            t = int(tab[v >> 8])
+            dst[0] = (t + (v >> (t >> 8))) ^ m
         # output i + 1: even taps over (xd, xb, e0..e5), centre o1
         v = (16384 * o1 + _C1 * (e1 + e2) + _C2 * (e0 + e3) + _C3 * (xb + e4) + _C4 * (xd + e5) + 16384) >> 15
         v = (v * g) >> 8
@@ -285,9 +319,13 @@ def mic32d_v(src: ptr16, n: int, dst: ptr8, tab: ptr8, prm: ptr32, st: ptr16):
         elif v < -32768:
             v = -32768
         if v < 0:
-            dst[1] = tab[(r - 1 - v) >> k]
+            v = r - 1 - v
+            t = int(tab[v >> 8])
+            dst[1] = (t + (v >> (t >> 8))) ^ m ^ 0x80
         else:
-            dst[1] = tab[(v + r) >> k] | 0x80
+            v += r
+            t = int(tab[v >> 8])
+            dst[1] = (t + (v >> (t >> 8))) ^ m
         e7 = e5
         e6 = e4
         e5 = e3

@@ -81,7 +81,7 @@ class MicPath:
         self.decim = rate == 16000
         self.width = 4 if fmt == "s32" else 2
         self.cap = samples  # the largest frame configure() takes
-        self.prm = array.array("i", [0, 0, shift, gain])
+        self.prm = array.array("i", [shift, gain])
         self.st = array.array("h", [0] * 12)
         name = ("mic32" if fmt == "s32" else "mic16") + ("d" if self.decim else "")
         self._k = _kernels(impl)[name]
@@ -95,16 +95,13 @@ class MicPath:
         self.law = law
         self.samples = samples  # codes per frame (8 kHz)
         self.in_bytes = samples * (2 if self.decim else 1) * self.width
-        r, k = g711.enc_shift(law)
-        self.prm[0] = r
-        self.prm[1] = k
-        self.tab = g711.enc_table(law)
+        self.tab = g711.enc_table(law)  # carries the law's bias and mask
         self.reset()
 
     def set_gain(self, gain):
         if not 0 <= gain <= GAIN_MAX:
             raise ValueError("gain 0..16384 (Q8)")
-        self.prm[3] = gain
+        self.prm[1] = gain
 
     def reset(self):
         for i in range(12):

@@ -3,11 +3,18 @@
 # mu-law differs from CPython's audioop/Sun g711.c on 508 negative inputs).
 #
 # Samples are int16 little-endian in a byte buffer; codes are one byte each.
-# Encode is table driven: the ITU algorithm depends only on a reduced magnitude,
-# so one byte per reduced magnitude is exact (checked over all 65536 inputs):
-#   mu-law: code7 = TU[(m + 4) >> 3]  (4097 bytes)   A-law: code7 = TA[m >> 4]  (2048 bytes)
-# where m = x for x >= 0 and m = ~x for x < 0, and bit 7 is set for x >= 0.
-# Only the law in use is built (lazily). Decode uses a 256-entry int16 table.
+# Encode is the segment method of g711.c, with one small table per law. With
+# m = x for x >= 0 and m = ~x for x < 0, and y = m + bias (mu-law 132 = 4 * 33,
+# the ITU bias at the input's scale; A-law 0):
+#   s = the shift of y's segment, from the table at y >> 8 (segments start at
+#       powers of two, so y >> s falls in 16..31: 16 + the 4-bit mantissa)
+#   code = (16 * s - 64 + (y >> s)) ^ mask
+# A-law's segment 0 is linear like segment 1 (shift 4, y >> 4 in 0..15); mu-law's
+# first segment has shift 3, so its base 16 * 3 - 64 is negative (the byte wraps).
+# mask: bit 7 set for x >= 0, and ITU's output inversions (mu-law all bits, A-law
+# 0x55). mu-law clips at absno 0x1FFF: entry 128 (y >= 32768) gives 127 with any y.
+# Checked over all 65536 inputs. Decode uses a 256-entry int16 table. The tables
+# are built per law on first use and kept: 262 bytes to encode, 512 to decode.
 import array
 
 try:
@@ -80,25 +87,26 @@ def decode_sample(law, code):
 
 
 _tables = {}
+_SEG = const(129)  # enc_table: entries 0..128 by y >> 8, then the bias and the mask
 
 
 def enc_table(law):
-    """7-bit codes indexed by the reduced magnitude (see the module comment)."""
+    """129 entries (shift << 8 | base byte) by y >> 8, then bias and mask (module comment)."""
     key = law + 1000
     t = _tables.get(key)
     if t is None:
-        r, k = enc_shift(law)
-        t = bytearray(((32767 + r) >> k) + 1)
-        for i in range(len(t)):
-            # the smallest magnitude that reduces to index i
-            t[i] = encode_sample(law, max(0, (i << k) - r)) & 0x7F
+        r = 132 if law == PCMU else 0
+        t = array.array("H", bytes(2 * _SEG + 4))
+        for i in range(_SEG):
+            y = max(i << 8, r)  # the smallest y reaching entry i
+            s = 3 if law == PCMU else 4
+            while y >> s > 31:
+                s += 1
+            t[i] = (s << 8) | ((16 * s - 64 - (i >> 7)) & 0xFF)  # i = 128: mu-law's clip
+        t[_SEG] = r
+        t[_SEG + 1] = 0xFF if law == PCMU else 0xD5
         _tables[key] = t
     return t
-
-
-def enc_shift(law):
-    """(round, shift) of the table index: index = (magnitude + round) >> shift."""
-    return (4, 3) if law == PCMU else (0, 4)
 
 
 def dec_table(law):
@@ -135,8 +143,7 @@ def encode(law, src, dst, n=None):
         n = len(src) // 2
     if 2 * n > len(src) or n > len(dst):
         raise ValueError("buffer too small")  # the viper kernels do not check bounds
-    r, k = enc_shift(law)
-    enc_kernel(src, n, dst, enc_table(law), r, k)
+    enc_kernel(src, n, dst, enc_table(law))
     return n
 
 
