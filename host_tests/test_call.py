@@ -1,4 +1,4 @@
-# mprun-heap: 120K needs 112K: ~83 KB stays between tests (the firmware's SDP and a call's
+# mprun-heap: 112K needs 104K: ~83 KB stays between tests (the firmware's SDP and a call's
 # modules, the fakes; a sixth qstr pool of ~7 KB) and a test peaks ~20 KB above (issue 3)
 # Calls through the user agent against a scripted peer on a fake wire, stepped clock: the
 # caller side (offer, ringing, early media, 200/ACK with the route set, CANCEL and its races,

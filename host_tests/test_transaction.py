@@ -239,9 +239,11 @@ def test_a_finished_server_transaction_keeps_only_what_absorbing_needs():
 def test_a_finished_client_transaction_lets_go_of_its_request_and_user():
     clock, wire, layer, tx, got, req = _client("OPTIONS")
     seen = []
-    tx.cb = lambda tx, r: seen.append(tx.req)
+    tx.cb = lambda tx, r: seen.append(tx.last)
+    assert tx.req is None  # a non-INVITE is kept as the bytes sent (and sent again)
     tx.on_response(parse(answer(req, 200)))
-    assert seen == [req]  # the user's callback still has it (to send it again with credentials)
+    # the user's callback still has them (to send it again with credentials)
+    assert seen == [req.to_bytes()]
     assert tx.req is None and tx.cb is None and tx.last is None and _timer(tx.end) == "K"
     clock, wire, layer, tx, got, req = _client("INVITE")
     tx.cb = lambda tx, r: seen.append(tx.req)

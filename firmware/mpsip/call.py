@@ -5,47 +5,53 @@
 # code ("486"), "bye" (the peer hung up), "hangup" (we did), "cancelled", "timeout",
 # "no-ack". The dialog: Call-ID, both tags, both CSeqs, the route set from Record-Route
 # (reversed on our side as caller, 12.1.2) and the remote target from Contact. What a
-# call seldom does (CANCEL, re-INVITE, forks, INFO, a BYE challenged) is in mpsip.rare.
+# call seldom does (CANCEL, forks, INFO, a BYE challenged) is in mpsip.rare.
 import gc
 import sys
 
-from mpsip.transaction import ACCEPTED, PROCEEDING
+from mpsip.transaction import ACCEPTED, PROCEEDING, keep_copied
 from mpsip.ua import hostport, load, token
 
 
 class Call:
+    """What most calls leave at its default is a class attribute: an instance keeps its
+    attributes in a dict, and every entry costs heap while the call lasts."""
+
+    reason = None
+    call_id = None
+    remote_tag = None
+    local = None  # our From (caller) or To (callee) value, with our tag
+    remote = None  # the other side's, with its tag once known
+    lcseq = 0
+    rcseq = None
+    route = ()  # route set, as header values
+    target = None  # remote target URI (str)
+    itx = None  # the INVITE transaction (ours or theirs)
+    ack = None  # bytes of our ACK for the 2xx, sent again on a retransmitted 2xx
+    endpoint = None  # sdp.AudioEndpoint: our side of the audio
+    neg = None  # sdp.Negotiated: what the media loop needs
+    offer_in_2xx = False
+    answer_sdp = None  # callee: our answer, until the user answers
+    pending_neg = None
+    cancel_wanted = False  # we want out while the INVITE is pending
+    cancel_sent = False
+    auth_tried = False
+    auth = None  # the credentials for the INVITE UserAgent.poll() sends again (ua.later)
+
     def __init__(self, ua, outgoing, remote_uri):
         self.ua = ua
         self.outgoing = outgoing
         self.remote_uri = remote_uri  # who: the callee's or the caller's URI
         self.state = "calling" if outgoing else "incoming"
-        self.reason = None
-        self.call_id = None
         self.local_tag = token()
-        self.remote_tag = None
-        self.local = None  # our From (caller) or To (callee) value, with our tag
-        self.remote = None  # the other side's, with its tag once known
-        self.lcseq = 0
-        self.rcseq = None
-        self.route = []  # route set, as header values
-        self.target = None  # remote target URI (str)
-        self.itx = None  # the INVITE transaction (ours or theirs)
-        self.ack = None  # bytes of our ACK for the 2xx, sent again on a retransmitted 2xx
-        self.endpoint = None  # sdp.AudioEndpoint: our side of the audio
-        self.neg = None  # sdp.Negotiated: what the media loop needs
-        self.offer_in_2xx = False
-        self.answer_sdp = None  # callee: our answer, until the user answers
-        self.pending_neg = None
-        self.cancel_wanted = False  # we want out while the INVITE is pending
-        self.cancel_sent = False
-        self.auth_tried = False
 
     def _end(self, reason):
         if self.state == "ended":
             return
         self.state = "ended"
         self.reason = reason
-        self.ua.ended(self)
+        if self in self.ua.calls:
+            self.ua.calls.remove(self)
         # What the media needed goes now, not when the last transaction ends (up to 32 s
         # later). Our INVITE's transaction still needs the call while it is pending: a 2xx
         # crossing our CANCEL gets ACK and BYE. Once accepted (RFC 6026 7.2, Timer M) it
@@ -148,7 +154,11 @@ class Call:
             ua = self.ua
             a = load("auth").authorize(resp, "INVITE", self.remote_uri, ua.auth_user, ua.password or "")
             if a:
-                self.invite_out(a)
+                if ua.later is None:
+                    self.auth = a  # sent once this round is over (UserAgent.poll)
+                    ua.later = self
+                else:  # (another call's is waiting: this one goes now)
+                    self.invite_out(a)
                 return
         self._end("cancelled" if self.cancel_wanted and st == 487 else str(st))
 
@@ -162,7 +172,7 @@ class Call:
 
     def _on_2xx(self, resp):
         if self.ack is not None:
-            self.on_2xx_again(resp)  # a retransmission (RFC 6026 Accepted) or another fork
+            load("rare").on_2xx_again(self, resp)  # a retransmission (RFC 6026 Accepted) or a fork
             return
         self.learn(resp, True)
         self.ack = self.request("ACK").to_bytes()  # 13.2.2.4: new branch, the INVITE's CSeq
@@ -181,15 +191,6 @@ class Call:
         self.state = "connected"
         self.ua.event("connected", self, self.neg)
 
-    def on_2xx_again(self, resp):
-        """A 2xx after the INVITE transaction ended: resend our ACK (13.2.2.4); a 2xx from
-        another fork of the INVITE gets an ACK and a BYE of its own."""
-        if resp.to_addr.tag == self.remote_tag:
-            if self.ack:
-                self.ua.transport.send(self.ack, self.dest())
-            return
-        load("rare").fork_2xx(self, resp)
-
     # --- callee side (RFC 3261 13.3) -----------------------------------------------------------
     def invite_in(self, tx, req):
         ua = self.ua
@@ -203,6 +204,7 @@ class Call:
         ua.respond(tx, 100)
         if not self.offer_answer(tx, req):
             return
+        keep_copied(req)  # its SDP is read: what the responses copy is all it keeps
         ua.respond(tx, 180, tag=self.local_tag)
         self.ua.event("incoming", self, req)
 
@@ -284,7 +286,30 @@ class Call:
             self.ua.respond(tx, 200, tag=self.local_tag)
             self._end("bye")
         elif m == "INVITE":
-            load("rare").reinvite(self, tx, req)
+            # A re-INVITE: hold, unhold, a new media address (RFC 3264 8) - answered and
+            # told to the app. Here, not lent: PBXs send them in calls (session refreshes
+            # too), and loading mpsip.rare mid-call left the heap in pieces.
+            ua = self.ua
+            if self.state != "connected":
+                ua.respond(tx, 491 if self.outgoing else 500, tag=self.local_tag)
+                return
+            if req.contacts:
+                self.target = req.contacts[0].uri.to_str()  # 12.2.2: a target refresh
+            tx.data = self
+            tx.cb = self.server_timeout
+            self.itx = tx
+            if not self.offer_answer(tx, req):
+                return
+            keep_copied(req)  # its SDP is read: room for the answer's bytes (invite_in)
+            if self.offer_in_2xx:
+                body = self.endpoint.offer().to_bytes()
+            else:
+                body = self.answer_sdp
+                self.neg = self.pending_neg
+                self.answer_sdp = self.pending_neg = None
+            ua.respond(tx, 200, body=body, tag=self.local_tag)
+            if not self.offer_in_2xx:
+                ua.event("media", self, self.neg)
         else:
             load("rare").common(self.ua, tx, req, self)
 

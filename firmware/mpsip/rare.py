@@ -2,12 +2,12 @@
 # register.py): loaded on demand by ua.load() and dropped by the first UserAgent.poll()
 # that does not use it, so that its heap is lent, not owned. The requests other than
 # INVITE, BYE, CANCEL and OPTIONS (MESSAGE, NOTIFY, INFO) and the 4xx/5xx answers of
-# RFC 3261 8.2; malformed requests; CANCEL both ways; re-INVITEs; forked 2xx. (The details
-# of a REGISTER's answer are in mpsip.regrare: a refresh need not bring all this along.)
+# RFC 3261 8.2; malformed requests; CANCEL both ways; offers in ACKs; forked 2xx. (The details
+# of a registration are in mpsip.regrare: a refresh need not bring all this along.)
 #
 # Nothing here keeps state: what it changes lives on the UserAgent, the Call or the
 # Registration it is given, and its callbacks are theirs.
-from mpsip.message import Request, SipParseError
+from mpsip.message import Request, SipParseError, parse
 from mpsip.transaction import COMPLETED
 from mpsip.ua import load, token
 
@@ -119,9 +119,20 @@ def stray_response(ua, msg):
     if msg.cseq_method == "INVITE" and 200 <= msg.status < 300:
         for c in ua.calls:
             if c.call_id == msg.call_id:
-                c.on_2xx_again(msg)
+                on_2xx_again(c, msg)
                 return
     ua.dropped += 1
+
+
+def on_2xx_again(c, resp):
+    """A 2xx after our ACK: resend the ACK (RFC 3261 13.2.2.4) - the INVITE's transaction
+    (RFC 6026 Accepted) or the call had it; a 2xx from another fork of the INVITE gets an
+    ACK and a BYE of its own."""
+    if resp.to_addr.tag == c.remote_tag:
+        if c.ack:
+            c.ua.transport.send(c.ack, c.dest())
+        return
+    fork_2xx(c, resp)
 
 
 def cancel(ua, msg, addr):
@@ -140,30 +151,6 @@ def cancel(ua, msg, addr):
 
 
 # --- calls ------------------------------------------------------------------------------------
-def reinvite(c, tx, req):
-    """Hold, unhold, a new media address (RFC 3264 8): answer and tell the app."""
-    ua = c.ua
-    if c.state != "connected":
-        ua.respond(tx, 491 if c.outgoing else 500, tag=c.local_tag)
-        return
-    if req.contacts:
-        c.target = req.contacts[0].uri.to_str()  # 12.2.2: a target refresh
-    tx.data = c
-    tx.cb = c.server_timeout
-    c.itx = tx
-    if not c.offer_answer(tx, req):
-        return
-    if c.offer_in_2xx:
-        body = c.endpoint.offer().to_bytes()
-    else:
-        body = c.answer_sdp
-        c.neg = c.pending_neg
-        c.answer_sdp = c.pending_neg = None
-    ua.respond(tx, 200, body=body, tag=c.local_tag)
-    if not c.offer_in_2xx:
-        ua.event("media", c, c.neg)
-
-
 def answer_in_ack(c, ack):
     """The answer to the offer in our 2xx (RFC 3264 5: the INVITE had none)."""
     c.offer_in_2xx = False
@@ -205,7 +192,7 @@ def reauth(c, tx, resp):
     """RFC 3261 22.2: a BYE or INFO challenged by the PBX is sent again once with
     credentials (a new CSeq and branch)."""
     ua = c.ua
-    req = tx.req
+    req = parse(tx.last)  # (a client transaction keeps a non-INVITE as its bytes)
     a = load("auth").authorize(resp, req.method, req.uri.to_str(), ua.auth_user, ua.password or "")
     if a:
         c.lcseq += 1

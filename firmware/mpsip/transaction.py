@@ -74,9 +74,34 @@ def _key(msg, server, method=None):
     return "%s|%s|%s|%s|%s|%s" % ("s" if server else "c", msg.call_id, msg.from_addr.tag, msg.cseq, v.to_str(), method)
 
 
+def keep_copied(msg):
+    """Trim a request to what its transaction still copies from it: the headers of a
+    response (RFC 3261 8.2.6.2, Record-Route 12.1.1), of the ACK for a non-2xx (17.1.1.3)
+    and of a CANCEL (9.1) - no body, no other header, no parsed view. For an INVITE, read
+    once: while it rings, the rest (its SDP and a dozen headers, ~1.5 KB) would take room
+    the answer's bytes need. (Ours is sent again from its bytes, kept in `last`.)"""
+    hs = []
+    for h in msg.headers:
+        k = h[0]
+        if (
+            k == "via"
+            or k == "from"
+            or k == "to"
+            or k == "call-id"
+            or k == "cseq"
+            or k == "route"
+            or k == "record-route"
+        ):
+            hs.append(h)
+    msg.headers = hs
+    msg.body = b""
+    msg._c = None  # the views' cache (mpsip.message): parsed again if ever asked for
+
+
 class Transaction:
-    """state, req (the request, None once finished), cseq (INVITE only), last (bytes sent
-    last), addr (the peer), timers retx = [name, deadline, interval] and end = [name,
+    """state, req (the request, None once finished; a client INVITE's cut to what its ACK
+    and CANCEL copy, a client non-INVITE's None once sent: `last` has its bytes), cseq
+    (INVITE only), last (bytes sent last), addr (the peer), timers retx = [name, deadline, interval] and end = [name,
     deadline]. What most transactions leave at its default is a class attribute: an
     instance keeps its attributes in a dict, and a finished one stays for 64*T1."""
 
@@ -158,15 +183,7 @@ class Transaction:
                 if self.cb:
                     self.cb(self, None)
 
-    # --- client side (RFC 3261 17.1) ----------------------------------------------------
-    def start(self):
-        if not self._send(self.req.to_bytes()):
-            return
-        # Timer A/E: retransmit (unreliable transport); Timer B/F: give up after 64*T1
-        after = self.layer.after
-        self.retx = [_A if self.invite else _E, after(T1), T1]
-        self.end = [_B if self.invite else _F, after(_64T1)]
-
+    # --- client side (RFC 3261 17.1; started by Transactions.client) --------------------
     def on_response(self, resp):
         st = resp.status
         s = self.state
@@ -195,7 +212,6 @@ class Transaction:
         self.retx = None
         self.state = COMPLETED
         if not self.invite:
-            self.last = None
             self.end = [_K, self.layer.after(T4)]
         elif st < 300:
             # RFC 6026 7.2: Accepted; Timer M keeps absorbing (forked) 2xx for 64*T1
@@ -204,14 +220,26 @@ class Transaction:
             self.end = [_M, self.layer.after(_64T1)]
         else:
             # 17.1.1.3: the ACK for a non-2xx final is part of the transaction, and all that
-            # is left to send: the INVITE goes before the callback, which may build the
-            # next one (a 401/407's) - both at once were the peak of a call's setup
-            self.last = ack_for(self.req, resp).to_bytes()
-            self.req = None
+            # is left to send: the INVITE's R-URI, top Via, From, Call-ID, CSeq number and
+            # Route, the response's To (with its tag). The INVITE goes before the callback,
+            # which may build the next one (a 401/407's) - both at once were the peak of a
+            # call's setup.
+            inv = self.req
+            hs = [("via", inv.get_all("via")[0]), ("max-forwards", "70")]
+            for k in ("from", "call-id"):
+                hs.append((k, inv.get(k)))
+            hs.append(("to", resp.get("to")))
+            hs.append(("cseq", "%d ACK" % inv.cseq))
+            for k in inv.get_all("route"):
+                hs.append(("route", k))
+            self.last = Request("ACK", inv.uri, hs).to_bytes()
+            self.req = inv = hs = None
             self.layer.send(self.last, self.addr)
             self.end = [_D, self.layer.after(_64T1)]
         self.cb(self, resp)
-        self.req = None  # after the user's callback, which may send it again (digest)
+        self.req = None
+        if not self.invite:
+            self.last = None  # after the user's callback, which may send it again (digest)
         if self.state == COMPLETED:
             self.cb = None  # only retransmissions to absorb: the user (a call) may go
 
@@ -263,19 +291,6 @@ class Transaction:
             self.layer.send(self.last, self.addr)  # 17.2.1 / 17.2.2: resend the last response
 
 
-def ack_for(invite, resp):
-    """RFC 3261 17.1.1.3: the ACK for a non-2xx final response: the INVITE's R-URI, top
-    Via, From, Call-ID, CSeq number and Route, the response's To (with its tag)."""
-    hs = [("via", invite.get_all("via")[0]), ("max-forwards", "70")]
-    for k in ("from", "call-id"):
-        hs.append((k, invite.get(k)))
-    hs.append(("to", resp.get("to")))
-    hs.append(("cseq", "%d ACK" % invite.cseq))
-    for r in invite.get_all("route"):
-        hs.append(("route", r))
-    return Request("ACK", invite.uri, hs)
-
-
 class Transactions:
     """The transaction table. send(data, addr) -> bool is the transport's; clock has
     ticks_ms/ticks_add/ticks_diff (mpsip.media.Clock or a test's fake)."""
@@ -293,9 +308,21 @@ class Transactions:
         """Start a client transaction: the request goes out now; cb(tx, resp) for each
         response, cb(tx, None) on timeout or transport error (tx.error says which)."""
         tx = Transaction(self, req, addr, False, cb)
-        tx.start()  # first: a MemoryError here must not leave it in the table without timers
-        if tx.state != TERMINATED:  # (a transport error ended it)
+        # first: a MemoryError here must not leave it in the table without timers
+        if tx._send(req.to_bytes()):  # (else a transport error ended it)
+            # Timer A/E: retransmit (unreliable transport); Timer B/F: give up after 64*T1
+            inv = tx.invite
+            tx.retx = [_A if inv else _E, self.after(T1), T1]
+            tx.end = [_B if inv else _F, self.after(_64T1)]
             self.table[tx.key] = tx
+            if inv:
+                keep_copied(req)
+            else:
+                # A non-INVITE is all in its bytes: sent again from them, read again from
+                # them (parse) in the rare case its user needs it (a challenged BYE, INFO
+                # or REGISTER): its parsed form would hold ~1 KB in small blocks until the
+                # answer, seconds under loss.
+                tx.req = None
         return tx
 
     def server(self, req, addr, cb=None):
@@ -340,30 +367,29 @@ class Transactions:
         """Fire due timers; returns the milliseconds until the next one (at most 1000).
         The loop calls it every round: a round with nothing due allocates nothing (the
         table is walked by key, no copy of it and no tuple per transaction)."""
-        now = self.clock.ticks_ms()
-        if self._wait(now) == 0:
-            for tx in list(self.table.values()):  # fire() may take tx out of the table
+        clock = self.clock  # its methods called, not bound: a bound method allocates
+        table = self.table
+        now = clock.ticks_ms()
+        fired = False
+        while True:
+            wait = 1000  # ms until the first timer of the table is due (0: one is)
+            for k in table:
+                tx = table[k]
+                t = tx.retx
+                if t:
+                    d = clock.ticks_diff(t[1], now)
+                    if d < wait:
+                        wait = d if d > 0 else 0
+                t = tx.end
+                if t:
+                    d = clock.ticks_diff(t[1], now)
+                    if d < wait:
+                        wait = d if d > 0 else 0
+            if wait or fired:
+                return wait
+            fired = True
+            for tx in list(table.values()):  # fire() may take tx out of the table
                 try:
                     tx.fire(now)
                 except MemoryError:  # a callback found no heap (a BYE, a 487): the loop goes on
                     tx.terminate()
-        return self._wait(now)
-
-    def _wait(self, now):
-        """ms until the first timer of the table is due (0: one is), at most 1000."""
-        clock = self.clock  # its methods called, not bound: a bound method allocates
-        table = self.table
-        wait = 1000
-        for k in table:
-            tx = table[k]
-            t = tx.retx
-            if t:
-                d = clock.ticks_diff(t[1], now)
-                if d < wait:
-                    wait = d if d > 0 else 0
-            t = tx.end
-            if t:
-                d = clock.ticks_diff(t[1], now)
-                if d < wait:
-                    wait = d if d > 0 else 0
-        return wait

@@ -8,7 +8,7 @@
 #
 # Heap (a 96 KB board holds this beside the media loop): what a call needs is here and in
 # call.py; what seldom happens (MESSAGE, NOTIFY, INFO, error answers, malformed requests,
-# re-INVITE, CANCEL, forks) is in mpsip.rare and digest answers in mpsip.auth, loaded when
+# CANCEL, forks) is in mpsip.rare and digest answers in mpsip.auth, loaded when
 # needed and dropped by a poll() that did not need them; SDP comes with the first call.
 # Requests whose answer changes nothing here (OPTIONS, CANCEL, errors) are answered without
 # a transaction (RFC 3261 8.2.7), so a flood leaves no state behind; finished transactions
@@ -53,7 +53,7 @@ _lent = {"rare": 0, "regrare": 0, "auth": 0}
 
 
 def load(name):
-    """mpsip.<name> - rare (what seldom happens), regrare (a REGISTER's answer) or auth
+    """mpsip.<name> - rare (what seldom happens), regrare (a REGISTER and its answer) or auth
     (digest answers, which drops itself once it has answered) - loaded on demand (see _lent)."""
     if "mpsip." + name not in sys.modules:
         gc.collect()  # garbage first: the module fills the holes, not the top of the heap
@@ -61,38 +61,12 @@ def load(name):
     return getattr(__import__("mpsip." + name), name)
 
 
-def drop(name):
-    """Forget mpsip.<name>, loaded on demand: its heap comes back once nothing uses it.
-    The import also bound it on the package: that reference goes too."""
-    if sys.modules.pop("mpsip." + name, None) is not None:
-        try:
-            delattr(sys.modules["mpsip"], name)
-        except (KeyError, AttributeError):
-            pass
-
-
-def _plain(msg):
-    """No extension required (RFC 3261 8.2.2.3: we support none) and a URI scheme we
-    take (8.2.2.1); an INVITE's body, if any, SDP, and SDP acceptable (8.2.3)."""
-    m = msg.method
-    if msg.get("require") is not None and m != "CANCEL" or msg.uri.scheme not in ("sip", "sips", "tel"):
-        return False
-    if m != "INVITE":
-        return True
-    ct = msg.get("content-type")
-    acc = msg.get("accept")
-    return not (
-        msg.body
-        and ct
-        and ct.split(";")[0].strip().lower() != "application/sdp"
-        or acc is not None
-        and "application/sdp" not in acc.lower()
-        and "*/*" not in acc
-    )
-
-
 class UserAgent:
     starved = None  # ticks_ms until which reading waits: no heap for a datagram (poll)
+    running = True
+    dropped = 0  # malformed or unmatched messages
+    new_tx = None  # the server transaction the datagram being handled made
+    later = None  # the call whose challenged INVITE goes again once this round is over
 
     def __init__(
         self,
@@ -130,9 +104,6 @@ class UserAgent:
         self.agent = agent
         self.on_event = on_event
         self.calls = []
-        self.running = True
-        self.dropped = 0  # malformed or unmatched messages
-        self.new_tx = None  # the server transaction the datagram being handled made
         self.aor = "sip:%s@%s" % (user, domain)
         # RFC 3261 8.2.7: a stateless answer carries a tag that is the same for a
         # retransmitted request; no dialog comes of it, so one per boot does.
@@ -200,10 +171,17 @@ class UserAgent:
     # --- the API the application drives ----------------------------------------------------
     def register(self):
         self.reg.stopping = False
-        self.reg.send()
+        self.reg.run()
 
     def unregister(self):
-        self.reg.stop()
+        """Unregister (Expires: 0) - at shutdown; the app waits for 'unregistered'."""
+        r = self.reg
+        r.stopping = True
+        r.due = None
+        if r.state == "registered" or r.tx:
+            r.run()
+        else:
+            r.state = "unregistered"
 
     def call(self, uri):
         from mpsip.call import Call
@@ -247,17 +225,34 @@ class UserAgent:
                 break
             self.feed(got[0], got[1])
             n += 1
-        self.new_tx = None
+        self.new_tx = got = None
+        c = self.later
+        if c is not None:
+            # RFC 3261 22.2: the INVITE answering a 401/407 is built here, not in the
+            # challenge's callback: the challenge and its datagram are garbage now - all of
+            # them alive while it was built were the peak of a call's setup, with no room
+            # for its bytes in a heap in pieces. No room even so: again next round.
+            try:
+                if c.state != "ended":  # (hung up meanwhile)
+                    c.invite_out(c.auth)
+                self.later = c.auth = None
+            except MemoryError:
+                pass
         wait = self.tick()
+        if self.later is not None and wait > _BACKOFF:
+            wait = _BACKOFF
         if s is not None:
             s = clock.ticks_diff(s, now)
             if s < wait:
                 wait = s if s > 0 else 0
         pkg = sys.modules.get("mpsip")
         for name in _lent:
-            # hasattr first: drop()'s "mpsip." + name would allocate every round
+            # Forget a lent module this round did not use: its heap comes back once nothing
+            # uses it. The import bound it on the package too: that reference goes as well.
+            # (hasattr first: "mpsip." + name would allocate every round.)
             if not _lent[name] and hasattr(pkg, name):
-                drop(name)
+                sys.modules.pop("mpsip." + name, None)
+                delattr(pkg, name)
             _lent[name] = 0
         return wait
 
@@ -292,12 +287,41 @@ class UserAgent:
                 tx.on_request(msg)  # retransmission, or the ACK for our error response
                 return
             m = msg.method
-            c = self.find(msg) if msg.to_addr.tag else None
+            c = None
+            ttag = msg.to_addr.tag
+            if ttag:  # the call whose dialog the request belongs to (RFC 3261 12.2.2)
+                ftag = msg.from_addr.tag
+                for x in self.calls:
+                    if (
+                        x.call_id == msg.call_id
+                        and x.local_tag == ttag
+                        and (x.remote_tag == ftag or x.remote_tag is None)
+                    ):
+                        c = x
+                        break
             if m == "ACK":
                 if c:
                     c.on_ack(msg)
                 return
-            if not _plain(msg):
+            # What rare.request() answers with an error: an extension required (RFC 3261
+            # 8.2.2.3: we support none), a URI scheme we do not take (8.2.2.1), an INVITE
+            # body other than SDP or SDP not acceptable (8.2.3).
+            ct = msg.get("content-type")
+            acc = msg.get("accept")
+            if (
+                msg.get("require") is not None
+                and m != "CANCEL"
+                or msg.uri.scheme not in ("sip", "sips", "tel")
+                or m == "INVITE"
+                and (
+                    msg.body
+                    and ct
+                    and ct.split(";")[0].strip().lower() != "application/sdp"
+                    or acc is not None
+                    and "application/sdp" not in acc.lower()
+                    and "*/*" not in acc
+                )
+            ):
                 load("rare").request(self, msg, addr, c)
             elif m == "OPTIONS":
                 # PBXs ping with OPTIONS (a keepalive); no Supported header: we support no
@@ -337,8 +361,8 @@ class UserAgent:
         if tx is not None and tx.last is None:
             tx.terminate()
             c = tx.data
-            if c is not None and c.state == "incoming":
-                self.ended(c)
+            if c is not None and c.state == "incoming" and c in self.calls:
+                self.calls.remove(c)
 
     def server(self, msg, addr):
         """A server transaction for msg, or None after answering it statelessly: 482 to a
@@ -357,17 +381,3 @@ class UserAgent:
         else:
             tx.mid = mid
         return tx
-
-    def find(self, msg):
-        """The call whose dialog a request belongs to (RFC 3261 12.2.2)."""
-        cid = msg.call_id
-        ftag = msg.from_addr.tag
-        ttag = msg.to_addr.tag
-        for c in self.calls:
-            if c.call_id == cid and c.local_tag == ttag and (c.remote_tag == ftag or c.remote_tag is None):
-                return c
-        return None
-
-    def ended(self, c):
-        if c in self.calls:
-            self.calls.remove(c)
