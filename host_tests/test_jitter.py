@@ -89,7 +89,7 @@ def test_duplicates_are_dropped():
     assert s.put(jb, 0) == jitter.PUT_DUP
     assert s.put(jb, 1) == jitter.PUT_OK
     assert s.put(jb, 1) == jitter.PUT_DUP
-    assert jb.dups == 2 and jb.depth() == 2
+    assert jb.dups == 2 and jb.count == 2
 
 
 def test_late_packets_are_dropped():
@@ -136,7 +136,7 @@ def test_timestamp_jump_beyond_the_ring_restarts_playout():
     s = Stream()
     _play(jb, s, {t: [t] for t in range(4)}, 4)
     assert s.put(jb, 500) == jitter.PUT_RESYNC  # e.g. after silence suppression
-    assert jb.resyncs == 1 and jb.depth() == 1
+    assert jb.resyncs == 1 and jb.count == 1
     assert _tick(jb) == (0, 0)  # prefill again, silent: no repeat from before the jump
     assert _tick(jb) == (256, 1)  # frame 500
 
@@ -149,21 +149,21 @@ def test_adaptive_delay_grows_with_jitter_and_shrinks_when_calm():
         s.put(jb, f)
         f += 1
         jb.get()
-    base = jb.depth()
+    base = jb.count
     jb.set_jitter(400)  # 50 ms mean deviation: 1 + 3*400/160 -> capped at 5 frames (100 ms)
     assert jb.target == 5
     for _ in range(10):
         s.put(jb, f)
         f += 1
         jb.get()
-    assert jb.depth() == base + 3  # three held ticks added three frames of delay
+    assert jb.count == base + 3  # three held ticks added three frames of delay
     jb.set_jitter(0)
     assert jb.target == 2
     for _ in range(200):  # four calm seconds
         s.put(jb, f)
         f += 1
         jb.get()
-    assert jb.depth() == base and jb.dropped == 3
+    assert jb.count == base and jb.dropped == 3
 
 
 def test_other_packet_times_and_geometry():
@@ -183,7 +183,7 @@ def test_peer_packets_longer_or_shorter_than_our_frame():
     jb = jitter.JitterBuffer()
     s = Stream()
     s.put(jb, 0, frames=2)
-    assert jb.depth() == 2
+    assert jb.count == 2
     jb.get()
     assert jb.get() == 256 and jb.out[0] == 1 and jb.out[159] == 1
     assert jb.get() == 256 and jb.out[0] == 2
@@ -191,7 +191,7 @@ def test_peer_packets_longer_or_shorter_than_our_frame():
     half = Stream(spf=80)
     half.put(jb, 0)
     half.put(jb, 1)
-    assert jb.depth() == 1
+    assert jb.count == 1
     jb.get()
     assert jb.get() == 256 and jb.out[0] == 1 and jb.out[80] == 2
 
@@ -212,7 +212,7 @@ def test_payload_outside_the_buffer_is_refused():
     assert jb.put(buf, 100, 160, 1, 0, 0) == jitter.PUT_EMPTY  # would read past the end
     assert jb.put(buf, -1, 10, 1, 0, 0) == jitter.PUT_EMPTY
     assert jb.put(buf, 0, 0, 1, 0, 0) == jitter.PUT_EMPTY
-    assert jb.depth() == 0 and not jb.synced
+    assert jb.count == 0 and not jb.synced
 
 
 def test_put_and_get_do_not_allocate():

@@ -68,7 +68,7 @@ def test_a_reused_session_behaves_as_a_fresh_one():
     run(clock, (a, b), 8)
     a.send_dtmf("99")  # an event on the wire at the end of the call
     run(clock, (a, b), 2)
-    assert a.dtmf_tx.code >= 0 and a.jb.depth() > 0 and a.port.latched
+    assert a.dtmf_tx.code >= 0 and a.jb.count > 0 and a.port.latched
     old = (a.sender.ssrc_hi, a.sender.ssrc_lo, a.sender.seq, a.sender.ts_hi)
     a.stop()
     b.stop()
@@ -80,7 +80,7 @@ def test_a_reused_session_behaves_as_a_fresh_one():
     # RFC 3550 5.1: a new stream; nothing of the last call is left
     assert (a.sender.ssrc_hi, a.sender.ssrc_lo, a.sender.seq, a.sender.ts_hi) != old
     assert a.sender.packets == 0 and a.first == 1 and a.frames == 0
-    assert a.jb.depth() == 0 and not a.jb.synced and a.jb.played == 0 and a.jb.spf == 160
+    assert a.jb.count == 0 and not a.jb.synced and a.jb.played == 0 and a.jb.spf == 160
     assert a.dtmf_tx.code < 0 and a.dtmf_tx.size == 0 and a.dtmf_rx.size == 0 and not a.dtmf_rx.open
     assert not a.port.latched and not a.port.connected and a.port.remote == B_ADDR
     assert not a.have_peer and a.stats.received == 0 and not a.mute_mic

@@ -15,10 +15,22 @@ except (ImportError, AttributeError):  # CPython: nothing to lock
 SIPP = bytes.fromhex("80e52f30000044e00e05384e000a0000")
 
 
+def ts32(h):  # the 32-bit fields as one int (a long on 32-bit boards: tests only)
+    return (h[rtp.TS_HI] << 16) | h[rtp.TS_LO]
+
+
+def ssrc32(h):
+    return (h[rtp.SSRC_HI] << 16) | h[rtp.SSRC_LO]
+
+
+def write_audio(s, buf, plen, marker=0):
+    return s.write(buf, s.pt, marker, s.ts_hi, s.ts_lo, plen)
+
+
 def test_parse_a_captured_packet():
     h = rtp.new_header()
     assert rtp.parse(h, SIPP, 0, len(SIPP)) == rtp.OK
-    assert (h[rtp.MARKER], h[rtp.PT], h[rtp.SEQ], rtp.ts32(h), rtp.ssrc32(h)) == (1, 101, 12080, 17632, 0x0E05384E)
+    assert (h[rtp.MARKER], h[rtp.PT], h[rtp.SEQ], ts32(h), ssrc32(h)) == (1, 101, 12080, 17632, 0x0E05384E)
     assert (h[rtp.OFF], h[rtp.PLEN], h[rtp.CC]) == (12, 4, 0)
 
 
@@ -32,14 +44,14 @@ def test_every_truncation_of_the_header_is_rejected():
 def test_write_then_parse_round_trip_at_an_offset():
     s = rtp.Sender(8, ssrc=(0xDEAD, 0xBEEF), seq=7, ts=(1, 2))
     buf = bytearray(200)
-    n = s.write_audio(buf, 160, marker=1)
+    n = write_audio(s, buf, 160, marker=1)
     assert n == 172 and s.seq == 8 and s.packets == 1 and s.octets == 160
     assert buf[:12] == bytes.fromhex("8088000700010002deadbeef")
     room = bytearray(300)
     room[50 : 50 + n] = buf[:n]
     h = rtp.new_header()
     assert rtp.parse(h, room, 50, 50 + n) == rtp.OK
-    assert (h[rtp.MARKER], h[rtp.PT], h[rtp.SEQ], h[rtp.TS_HI], h[rtp.TS_LO], rtp.ssrc32(h)) == (
+    assert (h[rtp.MARKER], h[rtp.PT], h[rtp.SEQ], h[rtp.TS_HI], h[rtp.TS_LO], ssrc32(h)) == (
         1,
         8,
         7,
@@ -56,9 +68,9 @@ def test_sequence_and_timestamp_wrap():
     h = rtp.new_header()
     got = []
     for _ in range(3):
-        s.write_audio(buf, 0)
+        write_audio(s, buf, 0)
         rtp.parse(h, buf, 0, 12)
-        got.append((h[rtp.SEQ], rtp.ts32(h)))
+        got.append((h[rtp.SEQ], ts32(h)))
         s.advance(160)
     assert got == [(65535, 0xFFFFFF60), (0, 0), (1, 160)]
 
@@ -160,18 +172,31 @@ def test_parse_and_write_do_not_allocate():
     heap_lock()
     try:
         for _ in range(100):
-            s.write_audio(buf, 160)
+            write_audio(s, buf, 160)
             s.advance(160)
             r = rtp.parse(h, buf, 0, 172)
             d = rtp.ts_sub(h[rtp.TS_HI], h[rtp.TS_LO], 0x8000, 0)
     finally:
         heap_unlock()
-    assert r == rtp.OK and h[rtp.SEQ] == 100 and rtp.ts32(h) == 15839 and d == -(1 << 28)
+    assert r == rtp.OK and h[rtp.SEQ] == 100 and ts32(h) == 15839 and d == -(1 << 28)
+
+
+def _diff(a, b):
+    return a - b
 
 
 def _arrive(st, seq, ts, now_us):
-    assert st.update_seq(seq)
-    st.update_jitter(ts >> 16, ts & 0xFFFF, now_us, lambda a, b: a - b)
+    assert st.update(seq, ts >> 16, ts & 0xFFFF, now_us, _diff)
+
+
+def _loss(st):
+    # RFC 3550 A.3 as the RTCP report block carries it (rtcp.py computes it there):
+    # (fraction lost since the last report, cumulative lost)
+    r = rtcp.Rtcp()
+    n = r.build(rtp.Sender(0), st, True, 0, 0, 0)
+    b = r.buf[n - r.sdes_len - 24 :]
+    lost = (b[5] << 16) | (b[6] << 8) | b[7]
+    return b[4], lost - 0x1000000 if lost & 0x800000 else lost
 
 
 def test_stats_count_wraps_and_losses():
@@ -183,17 +208,16 @@ def test_stats_count_wraps_and_losses():
             continue  # lost
         _arrive(st, (seq + i) & 0xFFFF, 160 * i, 20000 * i)
     assert st.cycles == 1 and st.max_seq == (65530 + 19) & 0xFFFF
-    assert st.expected() == 20 and st.received == 17 and st.lost() == 3
-    assert st.fraction_lost() == (3 << 8) // 20
-    assert st.fraction_lost() == 0  # nothing new since
+    assert st.received == 17 and _loss(st) == ((3 << 8) // 20, 3)
+    assert _loss(st) == (0, 3)  # nothing new since
 
 
 def test_stats_big_jump_needs_a_second_packet():
     st = rtp.RecvStats()
     st.reset(100)
-    assert st.update_seq(100)
-    assert not st.update_seq(20000)  # restart candidate, dropped
-    assert st.update_seq(20001)  # confirmed: the stream restarted
+    assert st.update(100, 0, 0, 0, None)
+    assert not st.update(20000, 0, 0, 0, None)  # restart candidate, dropped
+    assert st.update(20001, 0, 0, 0, None)  # confirmed: the stream restarted
     assert st.max_seq == 20001 and st.received == 1
 
 
@@ -202,27 +226,55 @@ def test_jitter_is_zero_for_steady_arrivals_and_tracks_deviation():
     st.reset(0)
     for i in range(50):
         _arrive(st, i, 160 * i, 1000 + 20000 * i)
-    assert st.jitter() == 0
+    assert (st.jitter16 >> 4) == 0
     # arrivals alternately 5 ms early and late: |D| = 10 ms = 80 units each time
     for i in range(50, 400):
         _arrive(st, i, 160 * i, 1000 + 20000 * i + (5000 if i % 2 else -5000))
-    assert 75 <= st.jitter() <= 80
+    assert 75 <= (st.jitter16 >> 4) <= 80
 
 
 _STATS = ("max_seq", "cycles", "base_seq", "bad_seq", "received", "jitter16", "last_us", "last_ts_hi", "last_ts_lo")
 
 
-def test_stats_update_leaves_the_state_update_seq_and_update_jitter_leave():
-    # update() does the common case (next in sequence, same timestamp high half) inline:
-    # over in-order runs, losses, duplicates, reordering, big jumps, sequence and timestamp
-    # wraps and odd arrival gaps, it must return and leave exactly what the two calls do.
-    def diff(a, b):
-        return a - b
+class _Reference:
+    """RFC 3550 A.1 and A.8 written out plainly (longs allowed): what update() must do."""
 
+    def __init__(self, seq):
+        self.max_seq = self.base_seq = seq
+        self.cycles = self.received = self.jitter16 = self.last_us = self.last_ts_lo = 0
+        self.bad_seq = self.last_ts_hi = -1
+
+    def update(self, seq, ts_hi, ts_lo, now):
+        udelta = (seq - self.max_seq) & 0xFFFF
+        if udelta < 3000:
+            if seq < self.max_seq:
+                self.cycles += 1
+            self.max_seq = seq
+        elif udelta <= 0x10000 - 100:
+            if seq != self.bad_seq:
+                self.bad_seq = (seq + 1) & 0xFFFF
+                return False
+            self.__init__(seq)
+        self.received += 1
+        if self.last_ts_hi >= 0 and 0 <= now - self.last_us < 10000000:
+            d = ((ts_hi << 16) | ts_lo) - ((self.last_ts_hi << 16) | self.last_ts_lo)
+            d = (d + (1 << 31)) % (1 << 32) - (1 << 31)  # modulo 2**32, signed
+            d = max(-(1 << 28), min(1 << 28, d))  # rtp.ts_sub's clamp
+            d = abs((now - self.last_us) // 125 * 8 // 8 - d)
+            if d < 0x100000:
+                self.jitter16 += d - ((self.jitter16 + 8) >> 4)
+        self.last_us = now
+        self.last_ts_hi = ts_hi
+        self.last_ts_lo = ts_lo
+        return True
+
+
+def test_stats_update_follows_rfc3550_a1_and_a8():
+    # over in-order runs, losses, duplicates, reordering, big jumps, sequence and timestamp
+    # wraps and odd arrival gaps, update() must return and leave what the plain model does.
     a = rtp.RecvStats()
-    b = rtp.RecvStats()
     a.reset(65000)
-    b.reset(65000)
+    b = _Reference(65000)
     seq = 65000
     ts = 0xFFFF0000 - 160 * 50
     now = 0
@@ -243,17 +295,22 @@ def test_stats_update_leaves_the_state_update_seq_and_update_jitter_leave():
         seq = (seq + step) & 0xFFFF
         ts = (ts + 160 * step) & 0xFFFFFFFF
         now += 20000 + ((r >> 8) % 7000 if k != 4 else 20000000)  # k == 4: a long pause
-        got = a.update(seq, ts >> 16, ts & 0xFFFF, now, diff)
-        want = b.update_seq(seq)
-        if want:
-            b.update_jitter(ts >> 16, ts & 0xFFFF, now, diff)
-        assert got == want
+        got = a.update(seq, ts >> 16, ts & 0xFFFF, now, _diff)
+        assert got == b.update(seq, ts >> 16, ts & 0xFFFF, now)
         for name in _STATS:
             assert getattr(a, name) == getattr(b, name), name
         wraps += seq < 10 and a.cycles > 0
         restarts += a.received == 1
         dropped += not got
     assert wraps and restarts >= 4 and dropped >= 4 and a.jitter16 > 0  # every path was taken
+
+
+def test_stats_without_a_clock_count_sequence_only():
+    st = rtp.RecvStats()
+    st.reset(10)
+    for seq in (10, 11, 12):
+        assert st.update(seq, 5, 7, 1000 * seq, None)  # telephone-events: no jitter sample
+    assert st.received == 3 and st.max_seq == 12 and st.last_ts_hi == -1 and st.jitter16 == 0
 
 
 def test_rtcp_sr_rr_round_trip_gives_rtt_and_loss():
@@ -265,9 +322,9 @@ def test_rtcp_sr_rr_round_trip_gives_rtt_and_loss():
     b_stats = rtp.RecvStats()
     b_stats.reset(1)
     for s in (1, 2, 4):
-        b_stats.update_seq(s)  # seq 3 lost
+        b_stats.update(s, 0, 0, 0, None)  # seq 3 lost
     for _ in range(5):
-        a_tx.write_audio(bytearray(172), 160)
+        write_audio(a_tx, bytearray(172), 160)
     n = a.build(a_tx, a_stats, False, 0, 0, 1000)
     assert n % 4 == 0 and a.buf[1] == rtcp.RTCP_SR and a.buf[0] & 0x1F == 0
     assert b"alice@127.0.0.1" in bytes(a.buf[:n])

@@ -96,16 +96,13 @@ class MicPath:
         self.samples = samples  # codes per frame (8 kHz)
         self.in_bytes = samples * (2 if self.decim else 1) * self.width
         self.tab = g711.enc_table(law)  # carries the law's bias and mask
-        self.reset()
+        for i in range(12):
+            self.st[i] = 0
 
     def set_gain(self, gain):
         if not 0 <= gain <= GAIN_MAX:
             raise ValueError("gain 0..16384 (Q8)")
         self.prm[1] = gain
-
-    def reset(self):
-        for i in range(12):
-            self.st[i] = 0
 
     @micropython.native  # once per frame: native code skips the bytecode dispatch
     def process(self, src, dst):

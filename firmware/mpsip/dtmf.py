@@ -16,13 +16,6 @@ DIGITS = "0123456789*#ABCD"
 PAYLOAD = const(4)
 
 
-def event_code(digit):
-    """RFC 4733 event code of a digit ('0'-'9', '*', '#', 'A'-'D', any case), or -1."""
-    if len(digit) != 1:
-        return -1
-    return DIGITS.find(digit.upper())
-
-
 class DtmfSender:
     """Queue of key presses sent one packet per frame tick.
 
@@ -60,16 +53,12 @@ class DtmfSender:
         """Queue each valid digit of a str; returns how many were queued."""
         n = 0
         for ch in digits:
-            c = event_code(ch)
+            c = DIGITS.find(ch.upper())  # RFC 4733 event code (any case), or -1
             if c >= 0 and self.size < len(self.queue):
                 self.queue[(self.head + self.size) % len(self.queue)] = c
                 self.size += 1
                 n += 1
         return n
-
-    def busy(self):
-        """True while an event is on the wire: the media loop sends it instead of audio."""
-        return self.code >= 0 or (self.size > 0 and self.wait == 0)
 
     def next(self, sender, buf):
         """The packet for this tick into buf (header included); returns its length or 0.
@@ -158,7 +147,7 @@ class DtmfReceiver:
         if ts_hi == self.done_hi and ts_lo == self.done_lo:
             return  # a repeated end packet, or a late one of an event already reported
         if self.open and (ts_hi != self.ts_hi or ts_lo != self.ts_lo):
-            self._finish()  # its end packets were all lost
+            self._push(-1, 0)  # its end packets were all lost
         if code > 15:
             return  # not DTMF (flash, tones): RFC 4733 receivers may ignore events
         if not self.open:
@@ -171,29 +160,31 @@ class DtmfReceiver:
             self.dur = dur
         self.last_ms = now_ms
         if end:
-            self._finish()
+            self._push(-1, 0)
 
     def poll(self, now_ms):
         """Report an open event nothing was heard of for timeout_ms."""
         if self.open and self.diff(now_ms, self.last_ms) >= self.timeout_ms:
-            self._finish()
-
-    def _finish(self):
-        self.open = False
-        self.done_hi = self.ts_hi
-        self.done_lo = self.ts_lo
-        self._push(self.code, self.dur // self.rate_k)
+            self._push(-1, 0)
 
     def feed_info(self, digit, duration_ms=250):
         """A digit from SIP INFO (application/dtmf-relay Signal=): same queue. Returns
         False for something that is not a DTMF digit."""
-        c = event_code(digit)
+        c = DIGITS.find(digit.upper()) if len(digit) == 1 else -1
         if c < 0:
             return False
         self._push(c, duration_ms)
         return True
 
     def _push(self, code, ms):
+        """Report an event (on_event, and the queue get() reads); code -1: the RTP event
+        now open, which is closed and remembered (its repeated end packets are ignored)."""
+        if code < 0:
+            self.open = False
+            self.done_hi = self.ts_hi
+            self.done_lo = self.ts_lo
+            code = self.code
+            ms = self.dur // self.rate_k
         if self.on_event is not None:
             self.on_event(DIGITS[code], ms)
         if self.size == len(self.codes):

@@ -82,16 +82,18 @@ class JitterBuffer:
         self.dropped = 0  # frames shed to cut delay or on overflow
         self.reset()
 
-    def reset(self):
-        """Forget everything (new SSRC, new call leg); the next packet restarts playout."""
-        self.synced = False
+    def reset(self, ts_hi=-1, ts_lo=0):
+        """Forget everything (new SSRC, new call leg): the next packet restarts playout.
+        Given a timestamp (put() resynchronising), restart at it now: its frame plays
+        target-1 ticks from now (the prefill)."""
         for i in range(self.n):
             self.seq[i] = -1
+        self.synced = ts_hi >= 0
         self.count = 0
         self.play = 0  # slot index of the next frame to play
-        self.play_hi = 0  # its RTP timestamp
-        self.play_lo = 0
-        self.hold = 0
+        self.play_hi = ts_hi  # its RTP timestamp
+        self.play_lo = ts_lo
+        self.hold = self.target - 1
         self.streak = 0  # consecutive concealed ticks
         self.last_ok = False  # .out holds a frame of this stream worth repeating
         self.top = 0  # 1 + offset (frames from the playout position) of the newest slot filled
@@ -106,20 +108,6 @@ class JitterBuffer:
         if t > self.target and self.synced:
             self.hold += t - self.target  # grow now; shrinking waits for a calm second
         self.target = t
-
-    def _resync(self, ts_hi, ts_lo):
-        for i in range(self.n):
-            self.seq[i] = -1
-        self.count = 0
-        self.play = 0
-        self.play_hi = ts_hi
-        self.play_lo = ts_lo
-        self.hold = self.target - 1  # prefill: play this frame target-1 ticks from now
-        self.last_ok = False
-        self.top = 0
-        self.low = self.n
-        self.ticks = 0
-        self.synced = True
 
     def put(self, buf, off, plen, seq, ts_hi, ts_lo):
         """Store the payload buf[off:off+plen] of packet (seq, ts). Returns PUT_*."""
@@ -153,7 +141,7 @@ class JitterBuffer:
         ring_len = self.ring_len
         status = PUT_OK
         if not self.synced:
-            self._resync(ts_hi, ts_lo)
+            self.reset(ts_hi, ts_lo)
             status = PUT_RESYNC
         if ts_hi == self.play_hi:  # the common case, without a call
             d = ts_lo - self.play_lo
@@ -167,7 +155,7 @@ class JitterBuffer:
         if d + plen > ring_len:
             # beyond the ring: the stream jumped (silence suppression, a new clock)
             self.resyncs += 1
-            self._resync(ts_hi, ts_lo)
+            self.reset(ts_hi, ts_lo)
             status = PUT_RESYNC
             d = 0
             if plen > ring_len:
@@ -208,26 +196,24 @@ class JitterBuffer:
         t = self.ticks + 1
         if t >= _WINDOW:
             if self.low > self.target and self.hold == 0:
-                self._skip()  # a whole second above target: shed one frame of delay
+                self._skip(1)  # a whole second above target: shed one frame of delay
             t = 0
             self.low = self.n
         self.ticks = t
         if self.count >= self.n - 1:
-            self._skip()  # about to overflow
+            self._skip(1)  # about to overflow
         if self.hold > 0:
             self.hold -= 1
-            return self._conceal()
-        s = self.play
-        seq = self.seq
-        if seq[s] >= 0:  # the common case, kept free of calls but the copy
+        elif self.seq[self.play] >= 0:  # the common case, kept free of calls but the copy
+            s = self.play
             spf = self.spf
             g711.copy(self.out, 0, self.ring, s * spf, spf)
-            seq[s] = -1
+            self.seq[s] = -1
             self.count -= 1
             self.streak = 0
             self.last_ok = True
             self.played += 1
-            self.play = (s + 1) % self.n  # _advance(), inline
+            self.play = (s + 1) % self.n  # _skip()'s advance, inline
             lo = self.play_lo + spf
             if lo > 0xFFFF:
                 lo -= 0x10000
@@ -236,16 +222,14 @@ class JitterBuffer:
             if self.top > 0:
                 self.top -= 1
             return 256
-        if self.count == 0:
-            return self._conceal()  # underrun: wait here, the frame may be late
-        # Lost: later frames are waiting. Skip the hole up to the target depth (after an
-        # underrun the playout position lags by the ticks spent waiting), conceal once.
-        self._advance()
-        while self.seq[self.play] < 0 and self.top >= self.target:
-            self._advance()
-        return self._conceal()
-
-    def _conceal(self):
+        elif self.count:
+            # Lost: later frames are waiting. Skip the hole up to the target depth (after an
+            # underrun the playout position lags by the ticks spent waiting), conceal once.
+            self._skip(0)
+            while self.seq[self.play] < 0 and self.top >= self.target:
+                self._skip(0)
+        # else an underrun: wait here, the frame may be late
+        # Conceal: the last frame again, fading, then silence
         s = self.streak
         self.streak = s + 1
         if s < len(FADE) and self.last_ok:
@@ -253,8 +237,15 @@ class JitterBuffer:
             return FADE[s]
         return 0
 
-    def _advance(self):
-        self.play = (self.play + 1) % self.n
+    def _skip(self, shed):
+        """Move the playout position on one frame, dropping what is there (counted as
+        shed delay when shed is 1)."""
+        s = self.play
+        if self.seq[s] >= 0:
+            self.seq[s] = -1
+            self.count -= 1
+        self.dropped += shed
+        self.play = (s + 1) % self.n
         lo = self.play_lo + self.spf  # 32-bit timestamp as halves, no tuple (no allocation)
         if lo > 0xFFFF:
             lo -= 0x10000
@@ -262,15 +253,3 @@ class JitterBuffer:
         self.play_lo = lo
         if self.top > 0:
             self.top -= 1
-
-    def _skip(self):
-        s = self.play
-        if self.seq[s] >= 0:
-            self.seq[s] = -1
-            self.count -= 1
-        self.dropped += 1
-        self._advance()
-
-    def depth(self):
-        """Frames buffered ahead of the playout position."""
-        return self.count

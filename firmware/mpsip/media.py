@@ -354,15 +354,6 @@ class MediaSession:
     def mute(self, on=True):
         self.mute_mic = on
 
-    def ptt(self, talking):
-        """Push-to-talk: talking -> microphone live, speaker muted; else the reverse."""
-        self.mute_mic = not talking
-        self.mute_speaker = talking
-
-    def ptt_off(self):
-        self.mute_mic = False
-        self.mute_speaker = False
-
     def send_dtmf(self, digits):
         """Queue RFC 4733 events; returns how many digits were valid."""
         return self.dtmf_tx.press(digits)
@@ -468,8 +459,23 @@ class MediaSession:
                 port.latch(port.src)
             seq = h[_SEQ]
             if ssrc_hi != self.peer_hi or ssrc_lo != self.peer_lo or not self.have_peer:
-                if not self._new_source(ssrc_hi, ssrc_lo, seq):
-                    continue
+                # Another SSRC: adopt the first source at once, a new one after two packets
+                # in sequence (RFC 3550 8.2, A.1: a re-INVITE or a transfer changes it; a
+                # stray or stale packet must not).
+                if self.have_peer:
+                    if ssrc_hi != self.cand_hi or ssrc_lo != self.cand_lo or seq != (self.cand_seq + 1) & 0xFFFF:
+                        self.cand_hi = ssrc_hi  # on probation
+                        self.cand_lo = ssrc_lo
+                        self.cand_seq = seq
+                        self.rx_other += 1
+                        continue
+                    self.ssrc_changes += 1
+                self.have_peer = True
+                self.peer_hi = ssrc_hi
+                self.peer_lo = ssrc_lo
+                self.cand_hi = -1
+                self.stats.reset(seq)
+                self.jb.reset()
             ts_hi = h[_TS_HI]
             ts_lo = h[_TS_LO]
             if pt == apt:
@@ -477,30 +483,10 @@ class MediaSession:
                     continue  # RFC 3550 A.1: a restart candidate
                 self.jb.put(buf, h[_OFF], plen, seq, ts_hi, ts_lo)
             else:  # telephone-event timestamps stand still: no jitter sample (RFC 4733 2.3)
-                if not self.stats.update_seq(seq):
+                if not self.stats.update(seq, 0, 0, 0, None):
                     continue
                 self.dtmf_rx.packet(buf, h[_OFF], plen, ts_hi, ts_lo, self.clock.ticks_ms())
             self.rx_packets += 1
-
-    def _new_source(self, ssrc_hi, ssrc_lo, seq):
-        """A packet from an SSRC other than the peer's: adopt the first source at once,
-        a new one after two packets in sequence (RFC 3550 8.2, A.1: a re-INVITE or a
-        transfer changes it; a stray or stale packet must not)."""
-        if self.have_peer:
-            if ssrc_hi != self.cand_hi or ssrc_lo != self.cand_lo or seq != (self.cand_seq + 1) & 0xFFFF:
-                self.cand_hi = ssrc_hi
-                self.cand_lo = ssrc_lo
-                self.cand_seq = seq
-                self.rx_other += 1
-                return False
-            self.ssrc_changes += 1
-        self.have_peer = True
-        self.peer_hi = ssrc_hi
-        self.peer_lo = ssrc_lo
-        self.cand_hi = -1
-        self.stats.reset(seq)
-        self.jb.reset()
-        return True
 
     def close(self):
         """stop(), and the source and sink closed too."""

@@ -131,7 +131,15 @@ class Rtcp:
             pack_into(">BBHHH", b, 0, 0x80 | rc, RTCP_RR, 0, sender.ssrc_hi, sender.ssrc_lo)
             n = 8
         if have_source:  # RFC 3550 6.4.1 report block
-            lost = stats.lost()
+            # RFC 3550 A.3: cumulative loss (duplicates can make it < 0) and the 8-bit
+            # fixed-point fraction lost since the last report (all lost reads 255/256)
+            expected = (stats.cycles << 16) + stats.max_seq - stats.base_seq + 1
+            lost = expected - stats.received
+            exp_int = expected - stats.expected_prior
+            lost_int = exp_int - stats.received + stats.received_prior
+            stats.expected_prior = expected
+            stats.received_prior = stats.received
+            fraction = 0 if exp_int == 0 or lost_int <= 0 else min(255, (lost_int << 8) // exp_int)
             if lost > 0x7FFFFF:
                 lost = 0x7FFFFF
             elif lost < -0x800000:
@@ -147,7 +155,7 @@ class Rtcp:
                 n,
                 ssrc_hi,
                 ssrc_lo,
-                stats.fraction_lost(),
+                fraction,
                 (lost >> 16) & 0xFF,
                 lost & 0xFFFF,
                 stats.cycles & 0xFFFF,  # extended highest sequence number

@@ -1,5 +1,6 @@
 # RTP (RFC 3550) header writing and parsing into preallocated storage, receiver
-# statistics (RFC 3550 A.1, A.3, A.8). RTCP is in rtcp.py, loaded only when used.
+# statistics (RFC 3550 A.1, A.8). RTCP (and the A.3 loss it reports) is in rtcp.py,
+# loaded only when used.
 #
 # 32-bit fields (timestamp, SSRC, NTP) are kept as two 16-bit halves: on a 32-bit
 # board a small int holds 31 bits, so a full 32-bit value would be a heap-allocated
@@ -64,23 +65,10 @@ def new_header():
     return array.array("i", [0] * 10)
 
 
-def ts32(h):
-    """The timestamp as one int (a long on 32-bit boards: tests and logs only)."""
-    return (h[TS_HI] << 16) | h[TS_LO]
-
-
-def ssrc32(h):
-    return (h[SSRC_HI] << 16) | h[SSRC_LO]
-
-
 try:
     from mpsip._g711v import parse_v as parse  # noqa: F401 (media calls rtp.parse)
 except ImportError:  # CPython: the plain twin
     from mpsip._g711p import parse_py as parse  # noqa: F401
-
-
-def _rand16(r, i):
-    return (r[i] << 8) | r[i + 1]
 
 
 class Sender:
@@ -95,11 +83,11 @@ class Sender:
         are (hi, lo) pairs of 16-bit halves."""
         r = urandom(10)
         self.pt = pt
-        self.ssrc_hi = _rand16(r, 0)  # (hi, lo) 16-bit halves
-        self.ssrc_lo = _rand16(r, 2)
-        self.seq = _rand16(r, 8) if seq is None else seq
-        self.ts_hi = _rand16(r, 4)
-        self.ts_lo = _rand16(r, 6)
+        self.ssrc_hi = (r[0] << 8) | r[1]  # (hi, lo) 16-bit halves
+        self.ssrc_lo = (r[2] << 8) | r[3]
+        self.seq = (r[8] << 8) | r[9] if seq is None else seq
+        self.ts_hi = (r[4] << 8) | r[5]
+        self.ts_lo = (r[6] << 8) | r[7]
         if ssrc is not None:
             self.ssrc_hi, self.ssrc_lo = ssrc
         if ts is not None:
@@ -119,9 +107,6 @@ class Sender:
         self.packets += 1
         self.octets += plen
         return HEADER + plen
-
-    def write_audio(self, buf, plen, marker=0):
-        return self.write(buf, self.pt, marker, self.ts_hi, self.ts_lo, plen)
 
     @micropython.native
     def advance(self, samples):
@@ -158,9 +143,14 @@ class RecvStats:
         self.last_ts_hi = -1
         self.last_ts_lo = 0
 
-    def update_seq(self, seq):
-        """RFC 3550 A.1 without probation (the caller resets on a new source).
-        Returns False for a packet to drop as a restart candidate."""
+    @micropython.native
+    def update(self, seq, ts_hi, ts_lo, now_us, ticks_diff):
+        """A packet: RFC 3550 A.1 sequence tracking without probation (the caller resets
+        on a new source), then, for audio, the A.8 jitter: J += (|D| - J) / 16, D in
+        timestamp units. ticks_diff None: no jitter sample (RFC 4733 2.3: telephone-event
+        timestamps stand still). Returns False for a packet to drop as a restart
+        candidate. The media loop's hot path: the common case (a sequence step below
+        MAX_DROPOUT, the same timestamp high half) comes first."""
         udelta = (seq - self.max_seq) & 0xFFFF
         if udelta < _MAX_DROPOUT:
             if seq < self.max_seq:
@@ -175,36 +165,8 @@ class RecvStats:
                 return False
         # else: duplicate or reordered packet, counted below
         self.received += 1
-        return True
-
-    @micropython.native
-    def update(self, seq, ts_hi, ts_lo, now_us, ticks_diff):
-        """An audio packet: update_seq() then, if accepted, update_jitter(). The media
-        loop's hot path: the common case (a sequence step below MAX_DROPOUT, the same
-        timestamp high half) is done here without calling either (test_rtp compares)."""
-        udelta = (seq - self.max_seq) & 0xFFFF
-        if udelta >= _MAX_DROPOUT or self.last_ts_hi != ts_hi:
-            if not self.update_seq(seq):
-                return False
-            self.update_jitter(ts_hi, ts_lo, now_us, ticks_diff)
+        if ticks_diff is None:
             return True
-        if seq < self.max_seq:  # RFC 3550 A.1 (as update_seq)
-            self.cycles += 1
-        self.max_seq = seq
-        self.received += 1
-        dt_us = ticks_diff(now_us, self.last_us)  # RFC 3550 A.8 (as update_jitter)
-        if 0 <= dt_us < 10000000:
-            d = (dt_us // 125) * self.rate_k // 8 - (ts_lo - self.last_ts_lo)
-            if d < 0:
-                d = -d
-            if d < 0x100000:
-                self.jitter16 += d - ((self.jitter16 + 8) >> 4)
-        self.last_us = now_us
-        self.last_ts_lo = ts_lo
-        return True
-
-    def update_jitter(self, ts_hi, ts_lo, now_us, ticks_diff):
-        """RFC 3550 A.8: J += (|D| - J) / 16, D in timestamp units."""
         if self.last_ts_hi >= 0:
             dt_us = ticks_diff(now_us, self.last_us)
             if 0 <= dt_us < 10000000:  # a pause of 10 s or more starts afresh
@@ -220,25 +182,4 @@ class RecvStats:
         self.last_us = now_us
         self.last_ts_hi = ts_hi
         self.last_ts_lo = ts_lo
-
-    def jitter(self):
-        return self.jitter16 >> 4
-
-    def expected(self):
-        return self.cycles * 65536 + self.max_seq - self.base_seq + 1
-
-    def lost(self):
-        """RFC 3550 A.3 cumulative number of packets lost (duplicates can make it < 0)."""
-        return self.expected() - self.received
-
-    def fraction_lost(self):
-        """RFC 3550 A.3: lost fraction since the last call, 8-bit fixed point."""
-        expected = self.expected()
-        exp_int = expected - self.expected_prior
-        self.expected_prior = expected
-        rec_int = self.received - self.received_prior
-        self.received_prior = self.received
-        lost_int = exp_int - rec_int
-        if exp_int == 0 or lost_int <= 0:
-            return 0
-        return min(255, (lost_int << 8) // exp_int)  # 8 bits: all lost reads 255/256
+        return True
