@@ -26,8 +26,10 @@ SEED = 3
 # Signalling only: media through loss is test_media_peers' (5% RTP loss); with a MediaSession per
 # call here (~7.3 KB in pieces, every 1-3 s) a fragmented heap failed a session's allocation once
 # in CI at 288K. Calls follow each other faster than Timer M's 32 s (RFC 6026) lets a finished
-# INVITE go, so the figure is well above one call's. MPSIP_LOSS_HEAP overrides it.
-LOSS_HEAP = os.environ.get("MPSIP_LOSS_HEAP", "288K")
+# INVITE go, so the figure is above one call's. Passed on 2026-11-24 (other work loading the
+# machine) at 128K, 144K and twice at 160K, after the UA's heap in a call went from ~92 to ~82 KB:
+# 160K. MPSIP_LOSS_HEAP overrides it.
+LOSS_HEAP = os.environ.get("MPSIP_LOSS_HEAP", "160K")
 
 
 def test_50_registrations_and_50_calls_through_20_percent_loss_leave_nothing_behind(started, phone, compiled):  # noqa: F811
