@@ -4,7 +4,6 @@
 from sipfakes import Clock
 
 from intercom.app import Intercom, uri_key
-from intercom.door import Door
 
 
 class FakeCall:
@@ -175,15 +174,24 @@ def test_wrong_pins_lock_out_then_work_again():
 
 
 def test_door_entry_rules():
-    clock = Clock()
-    relay = []
-    door = Door(["1234", "42"], relay.append, clock, 1, 2, 10)
-    assert [door.feed(d, 0) for d in "12*42#"] == [None, None, None, None, None, "open"]
-    assert [door.feed(d, 100) for d in "12"] == [None, None]
-    assert door.feed("34", 20000) is None and door.feed("#", 20001) == "denied"  # 10 s idle forgot "12"
-    assert door.feed("#", 20002) == "lockout"
-    assert [door.feed(d, 20003) for d in "42#"] == [None, None, None]
-    assert [door.feed(d, 30010) for d in "42#"] == [None, None, "open"]
+    app, ua, clock, relay, lines, _ = _connected(door__pins=["1234", "42"], door__relay_s=1, door__max_tries=2)
+    t0 = clock.t
+
+    def feed(digits, t):
+        """The door's events (not the dtmf lines) for digits typed t ms into the call."""
+        clock.t = t0 + t
+        n = len(lines)
+        for d in digits:
+            app.dtmf(d)
+        return [ln.split()[1] for ln in lines[n:] if not ln.startswith("EVENT dtmf ")]
+
+    assert feed("12*42#", 0) == ["door-open"]
+    assert feed("12", 100) == []
+    assert feed("34", 20000) == [] and feed("#", 20001) == ["door-denied"]  # 10 s idle forgot "12"
+    assert feed("#", 20002) == ["lockout"]
+    assert feed("42#", 20003) == []  # locked out: ignored, not counted
+    assert feed("42#", 80010) == ["door-open"]
+    assert feed("1" * 16, 80020) == [] and feed("1", 80030) == ["door-denied"]  # 17 digits: a wrong try
 
 
 def test_allowed_caller_is_auto_answered_after_the_delay():

@@ -104,7 +104,15 @@ class Platform(Sockets):
                 break
             else:
                 return None
-            got = self._read()
+            # MicroPython's stdin reads what it is asked for, a line; CPython's TextIOWrapper
+            # would buffer every line typed and leave poll() nothing to see: there, the fd is
+            # read raw.
+            try:
+                from os import read
+
+                got = read(self.stdin.fileno(), 256).decode()
+            except ImportError:
+                got = self.stdin.readline()
             if not got:  # end of input: no console any more (the board runs on)
                 self.poller.unregister(self.stdin)
                 self.console.unregister(self.stdin)
@@ -114,16 +122,6 @@ class Platform(Sockets):
                 return None
         line, _, self.pending = self.pending.partition("\n")
         return self.command(line)
-
-    def _read(self):
-        # MicroPython's stdin reads what it is asked for, a line; CPython's TextIOWrapper would
-        # buffer every line typed and leave poll() nothing to see: there, the fd is read raw.
-        try:
-            from os import read
-
-            return read(self.stdin.fileno(), 256).decode()
-        except ImportError:
-            return self.stdin.readline()
 
     def command(self, line):
         """A console line -> the command, or None (unknown ones are reported)."""

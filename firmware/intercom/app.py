@@ -1,17 +1,21 @@
 # What a door station does with the user agent: the button calls the targets (one after
 # the other, or all at once with the first answer winning), a DTMF PIN opens the door,
 # calls from allowed phones are answered, push-to-talk. Events go out one per line as
-# `EVENT <name> key=value ...` (the host demo and the tests read them).
+# `EVENT <name> key=value ...` (the host demo and the tests read them). The door (PIN
+# entry, relay pulse, wrong tries, lockout) is part of the one Intercom object: a class of
+# its own cost the heap a module and a class for two methods.
 #
 # Hardware arrives as callables: relay(on), led(state), media(call) -> session or None
 # (intercom/sound.py builds the MediaSession for a call's negotiated audio: the session
 # has ptt(talking), tone(name), close()), ringback(on) for the tone while an outgoing call
-# rings. The app never imports machine or network; time is ticks_ms from the injected clock.
-from intercom.door import Door
-
+# rings. The app never imports machine or network; time is ticks_ms from the injected clock
+# with MicroPython's wrapping arithmetic; nothing here sleeps.
+#
 # LED states (intercom/leds.py turns each into a blink pattern) are plain strings:
 # "registering", "registered", "ringing", "in-call", "error".
 _BUSY = ("486", "600", "603", "480", "404", "408", "timeout", "unreachable", "cancelled")
+_MAX_DIGITS = 16  # a longer entry is a wrong try
+_IDLE_MS = 10000  # a pause this long forgets a half-typed PIN
 
 
 def uri_key(uri):
@@ -27,32 +31,33 @@ class Intercom:
     def __init__(self, cfg, ua, clock, relay, led=None, media=None, out=print, ringback=None):
         self.ua = ua
         self.clock = clock
-        self.led = led or (lambda state: None)
+        # Not given (a test): bool, a built-in that takes the one argument and does nothing
+        # with it (a lambda here would be two more functions in the heap).
+        self.led = led or bool
         self.media_factory = media
-        self.ringback = ringback or (lambda on: None)
+        self.ringback = ringback or bool
         self.out = out
         # Where calls may come from: (ip, port) of the registrars. The platform sets the
         # resolved addresses when the registrar is a name; these do for IP literals.
         self.servers = [s for s in (ua.registrar, ua.backup) if s]
-        d = cfg["door"]
-        self.door = Door(d["pins"], relay, clock, d["relay_s"], d["max_tries"], d["lockout_s"])
-        c = cfg["call"]
-        self.targets = list(c["targets"])
-        self.parallel = c["mode"] == "parallel"
-        self.ring_ms = int(c["ring_timeout_s"] * 1000)
-        self.max_ms = int(c["max_call_s"] * 1000)
-        a = cfg["answer"]
-        self.allow = a["allow"]
-        self.auto = a["auto"]
-        self.delay_ms = int(a["delay_s"] * 1000)
-        self.ptt = cfg["ptt"]
+        # The settings are read from cfg where they are used (a copy in an attribute each
+        # would grow this object's dict, for the few times a call reads them).
+        self.cfg = cfg
+        self.typed = ""  # the PIN entry so far
+        self.last = None  # ticks_ms of the last digit
+        self.tries = 0
+        self.locked_until = None
+        self.open_until = None  # the relay's pulse ends
+        self.relay = relay
         self.calls = []  # our outgoing attempts (several in parallel mode)
         self.active = None  # the connected call
         self.incoming = None
-        self.answer_at = None
+        # The one deadline before a call connects: an incoming call's auto-answer, or the ring
+        # timeout of our outgoing ones (never both: an incoming call is refused while we call).
+        self.due = None
         self.next_target = 0
-        self.ring_until = None
         self.warned = False
+        self.end_at = 0
         self.session = None
         ua.on_event = self.on_event
         self.led("booting")
@@ -65,48 +70,37 @@ class Intercom:
             line += " %s=%s" % (kv[i], kv[i + 1])
         self.out(line)
 
-    def now(self):
-        return self.clock.ticks_ms()
-
-    def _after(self, ms):
-        return self.clock.ticks_add(self.now(), ms)
-
-    def _due(self, t):
-        return t is not None and self.clock.ticks_diff(self.now(), t) >= 0
-
     # --- the button -------------------------------------------------------------------------
     def button(self, pressed):
-        if self.ptt and self.active is not None:
+        if self.cfg["ptt"] and self.active is not None:
             if self.session:
                 self.session.ptt(pressed)  # held: talk (speaker muted); released: listen
             return
         if not pressed:
             return
-        if self.incoming is not None:
-            self._answer()  # no auto-answer: the button picks up
+        c = self.incoming
+        if c is not None:
+            self.due = None
+            c.answer()  # no auto-answer: the button picks up
         elif self.active is not None or self.calls:
             self.hangup("button")
         else:
-            self.start_calling()
-
-    def start_calling(self):
-        if not self.targets:
-            self.emit("error", "what", "no-call-targets")
-            return
-        self.next_target = 0
-        if self.parallel:
-            for t in self.targets:
+            c = self.cfg["call"]
+            targets = c["targets"]
+            if not targets:
+                self.emit("error", "what", "no-call-targets")
+                return
+            # parallel: every target at once; sequential: the first, the others from "ended"
+            for t in targets if c["mode"] == "parallel" else targets[:1]:
                 self._dial(t)
-            self.next_target = len(self.targets)
-        else:
-            self._dial(self.targets[0])
-            self.next_target = 1
-        self.ring_until = self._after(self.ring_ms)
-        self.led("ringing")
+            self.next_target = len(self.calls)
+            self.led("ringing")
 
     def _dial(self, target):
         self.emit("calling", "target", target)
         self.calls.append(self.ua.call(target))
+        clock = self.clock
+        self.due = clock.ticks_add(clock.ticks_ms(), int(self.cfg["call"]["ring_timeout_s"] * 1000))
 
     def hangup(self, why):
         calls = self.calls
@@ -115,13 +109,17 @@ class Intercom:
             c.hangup()
         if calls:
             self.ringback(False)
-            self.ring_until = None
-            self.emit("call-ended", "reason", why)
-            self._idle()
+            self.due = None
+            self._idle(why)
         if self.active is not None:
             self.active.hangup()
         if self.incoming is not None:
             self.incoming.reject(603)
+
+    def _idle(self, reason):
+        """A call is over: say so, and the LED shows the registration's state again."""
+        self.emit("call-ended", "reason", reason)
+        self.led("registered" if self.ua.reg.state == "registered" else "registering")
 
     # --- user agent events ------------------------------------------------------------------------
     def on_event(self, name, call, arg):
@@ -137,14 +135,69 @@ class Intercom:
             self.emit("ringing", "target", call.remote_uri)
             self.ringback(True)
         elif name == "connected":
-            self._connected(call, arg)
+            if call in self.calls:
+                # parallel: the first answer wins, the others are cancelled (RFC 3261 9.1)
+                others = self.calls
+                self.calls = []
+                for c in others:
+                    if c is not call:
+                        c.hangup()
+            self.incoming = None
+            self.due = None
+            self.active = call
+            self.ringback(False)
+            self.warned = False
+            clock = self.clock
+            self.end_at = clock.ticks_add(clock.ticks_ms(), int(self.cfg["call"]["max_call_s"] * 1000))
+            self.typed = ""  # a new call starts with an empty entry (tries and lockout persist)
+            self.last = None
+            self.emit("connected", "codec", arg.codec, "peer", call.remote_uri)
+            self.led("in-call")
+            self._media(call)
         elif name == "media" and call is self.active and self.session:
-            self._stop_media()
-            self._start_media(call)
+            self._media(call)  # a re-INVITE changed the media: a new session for it
         elif name == "ended":
-            self._ended(call, arg)
+            if call is self.active:
+                self.active = None
+                self._media(None)
+                self._idle(arg)
+            elif call is self.incoming:
+                self.incoming = None
+                self.due = None
+                self._idle(arg)
+            elif call in self.calls:
+                self.calls.remove(call)
+                if self.calls:
+                    return  # parallel: others still ringing
+                c = self.cfg["call"]
+                targets = c["targets"]
+                if c["mode"] != "parallel" and self.next_target < len(targets) and arg in _BUSY:
+                    # sequential: busy, declined, no answer -> the next target
+                    self._dial(targets[self.next_target])
+                    self.next_target += 1
+                    return
+                self.due = None
+                self.ringback(False)
+                self._idle("no-answer" if arg in _BUSY else arg)
         elif name == "incoming":
-            self._incoming(call)
+            # The INVITE must come from a registrar (address and port: on one host the phones
+            # share its address) and name an allowed caller in From.
+            src = tuple(call.itx.addr) if call.itx else None
+            a = self.cfg["answer"]
+            allow = a["allow"]
+            ok = src in self.servers and ("*" in allow or uri_key(call.remote_uri) in [uri_key(u) for u in allow])
+            if not ok or self.active is not None or self.calls or self.incoming is not None:
+                # not an allowed phone via our PBX (or we are busy): nothing rings, no audio
+                status = 486 if ok else 403
+                call.reject(status)
+                self.emit("rejected", "sender", call.remote_uri, "status", status)
+                return
+            self.incoming = call
+            self.emit("ringing", "sender", call.remote_uri)
+            self.led("ringing")
+            if a["auto"]:  # else the button answers
+                clock = self.clock
+                self.due = clock.ticks_add(clock.ticks_ms(), int(a["delay_s"] * 1000))
         elif name == "dtmf" and call is self.active:
             self.dtmf(arg, "info")
         elif name == "message":
@@ -152,127 +205,87 @@ class Intercom:
         elif name == "error":
             self.emit("error", "detail", str(arg).replace(" ", "_"), "what", "sip")
 
-    def _connected(self, call, neg):
-        if call in self.calls:
-            # parallel: the first answer wins, the others are cancelled (RFC 3261 9.1)
-            others = self.calls
-            self.calls = []
-            for c in others:
-                if c is not call:
-                    c.hangup()
-        self.incoming = None
-        self.answer_at = None
-        self.active = call
-        self.ringback(False)
-        self.ring_until = None
-        self.warned = False
-        self.end_at = self._after(self.max_ms)
-        self.door.reset_entry()
-        self.emit("connected", "codec", neg.codec, "peer", call.remote_uri)
-        self.led("in-call")
-        self._start_media(call)
-
-    def _ended(self, call, reason):
-        if call is self.active:
-            self.active = None
-            self._stop_media()
-            self.emit("call-ended", "reason", reason)
-            self._idle()
-            return
-        if call is self.incoming:
-            self.incoming = None
-            self.answer_at = None
-            self.emit("call-ended", "reason", reason)
-            self._idle()
-            return
-        if call not in self.calls:
-            return
-        self.calls.remove(call)
-        if self.calls:
-            return  # parallel: others still ringing
-        if not self.parallel and self.next_target < len(self.targets) and reason in _BUSY:
-            # sequential: busy, declined, no answer -> the next target
-            self._dial(self.targets[self.next_target])
-            self.next_target += 1
-            self.ring_until = self._after(self.ring_ms)
-            return
-        self.ring_until = None
-        self.ringback(False)
-        self.emit("call-ended", "reason", "no-answer" if reason in _BUSY else reason)
-        self._idle()
-
-    def _idle(self):
-        self.led("registered" if self.ua.reg.state == "registered" else "registering")
-
-    def _incoming(self, call):
-        # The INVITE must come from a registrar (address and port: on one host the phones
-        # share its address) and name an allowed caller in From.
-        src = tuple(call.itx.addr) if call.itx else None
-        who = uri_key(call.remote_uri)
-        allowed = "*" in self.allow or who in [uri_key(u) for u in self.allow]
-        ok = src in self.servers and allowed
-        if not ok or self.active is not None or self.calls or self.incoming is not None:
-            # not an allowed phone via our PBX (or we are busy): nothing rings, no audio
-            status = 486 if ok else 403
-            call.reject(status)
-            self.emit("rejected", "sender", call.remote_uri, "status", status)
-            return
-        self.incoming = call
-        self.emit("ringing", "sender", call.remote_uri)
-        self.led("ringing")
-        if self.auto:
-            self.answer_at = self._after(self.delay_ms)
-
-    def _answer(self):
-        c = self.incoming
-        self.answer_at = None
-        if c is not None:
-            c.answer()
-
     # --- DTMF and the door -------------------------------------------------------------------------
+    # A PIN is entered with a trailing '#', its digits from RFC 4733 events or SIP INFO alike
+    # (one stream). What a commercial door station does (2N, Akuvox): '*' clears what was
+    # typed, a PIN longer than 16 digits is a wrong try, an idle pause of 10 s forgets a
+    # half-typed PIN, and during a lockout digits are ignored without counting.
     def dtmf(self, digit, via="rtp"):
         """A digit from the active call: RFC 4733 (via the media session) or SIP INFO."""
         if self.active is None:
             return
         self.emit("dtmf", "digit", digit, "via", via)
-        r = self.door.feed(digit, self.now())
-        if r == "open":
-            self.emit("door-open", "seconds", self.door.relay_ms // 1000)
+        clock = self.clock
+        now = clock.ticks_ms()
+        if self.locked_until is not None:
+            if clock.ticks_diff(now, self.locked_until) < 0:
+                return  # locked out: ignored, not counted
+            self.locked_until = None
+            self.tries = 0
+        if self.last is not None and clock.ticks_diff(now, self.last) > _IDLE_MS:
+            self.typed = ""
+        self.last = now
+        if digit == "*":
+            self.typed = ""
+            return
+        if digit != "#":
+            self.typed += digit
+            if len(self.typed) <= _MAX_DIGITS:
+                return
+        code = self.typed
+        self.typed = ""
+        d = self.cfg["door"]
+        if digit == "#" and code in d["pins"]:
+            self.tries = 0
+            self.relay(True)  # the pulse: tick() ends it
+            ms = int(d["relay_s"] * 1000)
+            self.open_until = clock.ticks_add(now, ms)
+            self.emit("door-open", "seconds", ms // 1000)
             if self.session and hasattr(self.session, "tone"):
                 self.session.tone("confirm")
-        elif r == "denied":
-            self.emit("door-denied", "tries", self.door.tries)
-        elif r == "lockout":
-            self.emit("lockout", "seconds", self.door.lockout_ms // 1000)
+            return
+        self.tries += 1
+        if self.tries < d["max_tries"]:
+            self.emit("door-denied", "tries", self.tries)
+        else:
+            ms = int(d["lockout_s"] * 1000)
+            self.locked_until = clock.ticks_add(now, ms)
+            self.emit("lockout", "seconds", ms // 1000)
 
     # --- media ---------------------------------------------------------------------------------------
-    def _start_media(self, call):
-        if self.media_factory and call.neg is not None:
-            self.session = self.media_factory(call)
-            if self.session and self.ptt:
-                self.session.ptt(False)  # push-to-talk starts listening
-
-    def _stop_media(self):
+    def _media(self, call):
+        """Close the running session; with a call that has audio, start one for it."""
         s = self.session
         self.session = None
         if s:
             s.close()
         import gc
 
-        gc.collect()  # between calls, never inside a frame
+        gc.collect()  # between calls, never inside a frame: the next session wants room
+        if call is not None and self.media_factory and call.neg is not None:
+            self.session = s = self.media_factory(call)
+            if s and self.cfg["ptt"]:
+                s.ptt(False)  # push-to-talk starts listening
 
     # --- time ----------------------------------------------------------------------------------------
     def tick(self):
-        self.door.tick(self.now())
-        if self._due(self.answer_at):
-            self._answer()
-        if self.calls and self._due(self.ring_until):
-            # ring timeout: cancel; sequential mode goes on with the next target from _ended
-            self.ring_until = None
-            for c in list(self.calls):
-                c.hangup()
+        clock = self.clock
+        now = clock.ticks_ms()
+        t = self.open_until
+        if t is not None and clock.ticks_diff(now, t) >= 0:
+            self.open_until = None
+            self.relay(False)  # the door's pulse is over
+        t = self.due
+        if t is not None and clock.ticks_diff(now, t) >= 0:
+            self.due = None
+            if self.incoming is not None:
+                self.incoming.answer()  # auto-answer, after the delay
+            else:
+                # ring timeout: cancel; sequential mode goes on with the next target from "ended"
+                for c in list(self.calls):
+                    c.hangup()
         if self.active is not None:
-            left = self.clock.ticks_diff(self.end_at, self.now())
+            left = clock.ticks_diff(self.end_at, now)
             if left <= 10000 and not self.warned:
                 self.warned = True
                 self.emit("call-warning", "seconds", max((left + 999) // 1000, 0))  # whole seconds left, rounded up

@@ -55,32 +55,33 @@ except ImportError:  # CPython, or a port without the native emitter
     peak = peak_py
 
 
-def _inc(tone, hz):
-    """ToneSource's phase step for hz: one sine table serves every tone of a path."""
-    return (hz * (1 << 24) + tone.rate // 2) // tone.rate
-
-
 class Player:
-    """Steps a tone's on/off durations one frame at a time: next() -> is this frame on.
-    With a ToneSource, play() also tunes it to the tone's frequency."""
+    """One end of the audio with a tone that replaces its frames while one plays: the
+    microphone as MediaSession's source (readinto) or the speaker as its sink (write, where
+    the half-duplex gate listens). next() steps the tone's on/off durations one frame at a
+    time: is this frame on. (One class for both ends: each class costs the heap its own.)"""
 
-    def __init__(self, tone=None):
+    def __init__(self, dev=None, tone=None, gate=False):
+        self.dev = dev
         self.tone = tone
-        self.steps = ()
+        self.gate = gate
+        if dev is not None:
+            self.rate = dev.rate
+            self.fmt = getattr(dev, "fmt", "s16")  # (a sink has none: only the source's is read)
+        self.steps = ()  # () when no tone plays
         self.loop = False
         self.i = 0
         self.left = 0
+        self.hang = 0  # the speaker: frames left with the far end counted as speaking
 
     def play(self, steps, loop=False, hz=_SIGNAL_HZ):
-        if self.tone is not None:
-            self.tone.inc = _inc(self.tone, hz)
+        t = self.tone
+        if t is not None:  # ToneSource's phase step: one sine table serves every tone
+            t.inc = (hz * (1 << 24) + t.rate // 2) // t.rate
         self.steps = steps
         self.loop = loop
         self.i = 0
         self.left = steps[0] // _PTIME
-
-    def stop(self):
-        self.steps = ()
 
     def next(self):
         steps = self.steps
@@ -97,55 +98,28 @@ class Player:
             self.left = steps[self.i] // _PTIME
         return False
 
-
-class _Mic:
-    """The microphone as MediaSession's source, a tone replacing it while one plays."""
-
-    def __init__(self, mic, tone):
-        self.mic = mic
-        self.rate = mic.rate
-        self.fmt = mic.fmt
-        self.tone = tone
-        self.player = Player(tone)
-
     def readinto(self, buf):
-        got = self.mic.readinto(buf)  # read even during a tone: drains the I2S buffer
-        if self.player.next():
+        got = self.dev.readinto(buf)  # read even during a tone: drains the I2S buffer
+        if self.next():
             return self.tone.readinto(buf)
         return got
 
-
-class _Speaker:
-    """The speaker as MediaSession's sink: tones replace the frame, the gate listens."""
-
-    def __init__(self, speaker, tone, gate):
-        self.speaker = speaker
-        self.rate = speaker.rate
-        self.tone = tone
-        self.gate = gate
-        self.player = Player(tone)
-        self.hang = 0  # frames left with the far end counted as speaking
-
     def write(self, buf):
-        if self.player.next():
+        if self.next():
             self.tone.readinto(buf)
         elif self.gate:
             if peak(buf, len(buf) >> 1) > _GATE_LEVEL:
                 self.hang = _GATE_HANG
             elif self.hang:
                 self.hang -= 1
-        self.speaker.write(buf)
-
-
-def q8_db(db):
-    """A gain in dB as the DSP's Q8 multiplier (UNITY = 0 dB)."""
-    return int(UNITY * 10 ** (db / 20) + 0.5)
+        self.dev.write(buf)
 
 
 class Sound:
     """mic/speaker: the platform's source and sink (mpsip/audio.py's interface).
     open_rtp() -> a UDP socket bound to the local RTP port; address(host, port) -> what
-    its sendto() takes. start(call) is the application's media factory."""
+    its sendto() takes; on_dtmf(digit, ms) for RFC 4733 digits. start(call) is the
+    application's media factory."""
 
     def __init__(
         self,
@@ -161,18 +135,15 @@ class Sound:
         on_dtmf=None,
         codec="PCMU",
     ):
-        self.clock = clock
         self.open_rtp = open_rtp
         self.address = address
-        self.on_dtmf = on_dtmf
-        self.gain = min(q8_db(mic_gain_db), 16384)
-        self.volume = UNITY * volume // 100
+        gain = min(int(UNITY * 10 ** (mic_gain_db / 20) + 0.5), 16384)  # dB as the DSP's Q8
         amp = _TONE_LEVEL
         if mic.fmt == "s32":  # the tone fills the top 16 bits of a slot the DSP shifts down
             amp >>= 16 - mic_shift
-        amp = max(1, min(32767, amp * UNITY // max(self.gain, 1)))  # the mic gain comes after
-        self.mic = _Mic(mic, ToneSource(_SIGNAL_HZ, mic.rate, amp, mic.fmt))
-        self.speaker = _Speaker(speaker, ToneSource(_SIGNAL_HZ, speaker.rate, _TONE_LEVEL), half_duplex)
+        amp = max(1, min(32767, amp * UNITY // max(gain, 1)))  # the mic gain comes after
+        self.mic = Player(mic, ToneSource(_SIGNAL_HZ, mic.rate, amp, mic.fmt))
+        self.speaker = Player(speaker, ToneSource(_SIGNAL_HZ, speaker.rate, _TONE_LEVEL), half_duplex)
         # Made now, while the heap is whole, with the preferred codec's G.711 tables (0.9 KB
         # since the segment encoder; the old 4 KB mu-law table, built at a call's answer,
         # once found no room in a heap fragmented by ringing and retransmissions). The
@@ -186,9 +157,9 @@ class Sound:
             pt=g711.PCMU if codec == "PCMU" else g711.PCMA,
             ptime=_PTIME,
             mic_shift=mic_shift,
-            mic_gain=self.gain,
-            volume=self.volume,
-            on_dtmf=self._dtmf,
+            mic_gain=gain,
+            volume=UNITY * volume // 100,
+            on_dtmf=on_dtmf,
         )
         self.live = False  # a call's media is running
         self.ringing = False  # ring-back on the speaker, paced by the idle session's Pacer
@@ -214,10 +185,6 @@ class Sound:
         self.may_send = neg.direction not in ("recvonly", "inactive")
         return self
 
-    def _dtmf(self, digit, ms):
-        if self.on_dtmf is not None:
-            self.on_dtmf(digit)
-
     def ptt(self, talking):
         """Held: the microphone is live and the speaker muted; released: the reverse."""
         self.talking = talking
@@ -225,15 +192,14 @@ class Sound:
 
     def tone(self, name):
         steps = TONES[name]
-        self.mic.player.play(steps)
-        self.speaker.player.play(steps)
+        self.mic.play(steps)
+        self.speaker.play(steps)
 
     def close(self):
         """The call's media ends; the session stays for the next call."""
         self.live = False
         self.session.stop()
-        self.mic.player.stop()
-        self.speaker.player.stop()
+        self.mic.steps = self.speaker.steps = ()  # no tone plays on
         self.speaker.hang = 0
         if self.sock is not None:
             if hasattr(self.sock, "close"):
@@ -243,13 +209,13 @@ class Sound:
     def ringback(self, on):
         """On the speaker only: the caller at the door hears that the far end rings."""
         if on and not self.live and not self.ringing:
-            self.speaker.player.play(TONES["ringback"], True, _RINGBACK_HZ)
+            self.speaker.play(TONES["ringback"], True, _RINGBACK_HZ)
             p = self.session.pacer  # (start() sets its period again)
             p.period = _PTIME * 1000
             p.start()
             self.ringing = True
         elif not on and self.ringing:
-            self.speaker.player.stop()
+            self.speaker.steps = ()
             self.ringing = False
 
     # --- the loop ------------------------------------------------------------------------------
@@ -260,7 +226,7 @@ class Sound:
             # Who may be heard this frame: a tone always (it is ours, not the room's);
             # else not while push-to-talk is released or the gate hears the far end.
             mute = not self.may_send
-            if not mute and not self.mic.player.steps:
+            if not mute and not self.mic.steps:
                 mute = self.talking is False or self.speaker.hang > 0
             s.mute_mic = mute
             return s.poll() // 1000

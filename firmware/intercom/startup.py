@@ -169,7 +169,7 @@ def start_sip(st, ip):
     if make is None:
         from mpsip.transport import Udp as make
     st.transport = make(ip, sip["local_port"])
-    st.rtp_port = rtp_port = audio["rtp_port"] & ~1  # RFC 3550 11: RTP on an even port
+    rtp_port = audio["rtp_port"] & ~1  # RFC 3550 11: RTP on an even port (station._open_rtp too)
     st.ua = UserAgent(
         st.transport,
         st.clock,
@@ -199,7 +199,7 @@ def start_sip(st, ip):
         mic_shift=plat.mic_shift,
         mic_gain_db=audio["mic_gain"],
         volume=audio["volume"],
-        on_dtmf=st._rtp_dtmf,
+        on_dtmf=st._rtp_dtmf,  # (digit, ms) of RFC 4733 events
         codec=audio["codecs"][0],
     )
     st.app = Intercom(
@@ -208,7 +208,7 @@ def start_sip(st, ip):
         st.clock,
         plat.relay,
         led=st.leds.set,
-        media=st._media,
+        media=st.sound.start,  # (the app collects garbage before it: a session wants room)
         out=st.out,
         ringback=st.sound.ringback,
     )

@@ -35,6 +35,8 @@ class Station:
     transport(ip, port): the SIP transport (default mpsip.transport.Udp); sound: the audio
     (default intercom.sound.Sound). Tests give fakes for both."""
 
+    running = True  # until `quit` (a class attribute: one slot fewer in the instance's dict)
+
     def __init__(self, plat, clock, cfg, out=print, transport=None, sound=None):
         self.plat = plat
         self.clock = clock
@@ -43,41 +45,24 @@ class Station:
         self.make_transport = transport
         self.make_sound = sound
         self.leds = Leds(plat.led, clock)
-        self.running = True
         self.ua = None
         self.app = None
         self.sound = None
         self.transport = None
         self.ip = None
-        self.rtp_port = None
         self.net_up = False
         self.net_fails = 0
         self.net_next = clock.ticks_ms()  # when to check (or retry) the network next
         self.net_retry = None
         self.last_gc = clock.ticks_ms()
-        self.can_register = bool(cfg["sip"]["registrar"] and cfg["sip"]["user"])
         self.leds.set("booting")
         plat.net_start()
 
-    # --- SIP and the application, once the network is up ----------------------------------
-    def start_sip(self, ip):
-        # Run once per network (at boot, and when the address changed): its code lives in
-        # the boot module, loaded for it and dropped again.
-        from intercom import startup
-
-        try:
-            startup.start_sip(self, ip)
-        finally:
-            startup.drop("intercom.startup")
-
+    # --- the sound's callbacks: bound methods (a lambda in startup would keep it alive) ---------
     def _open_rtp(self):
-        return self.plat.open_rtp(self.ip, self.rtp_port)
+        return self.plat.open_rtp(self.ip, self.cfg["audio"]["rtp_port"] & ~1)  # RFC 3550 11: even
 
-    def _media(self, call):
-        gc.collect()  # between calls: the session's buffers want contiguous room
-        return self.sound.start(call)
-
-    def _rtp_dtmf(self, digit):
+    def _rtp_dtmf(self, digit, ms):
         if self.app is not None:
             self.app.dtmf(digit, "rtp")
 
@@ -95,57 +80,6 @@ class Station:
         self.ua = self.app = self.sound = self.transport = None
         gc.collect()
 
-    # --- the network watch ----------------------------------------------------------------------
-    def watch_network(self, now):
-        c = self.clock
-        if c.ticks_diff(now, self.net_next) < 0:
-            return
-        self.net_next = c.ticks_add(now, _NET_CHECK_MS)
-        ok = self.plat.net_ok()
-        if ok and not self.net_up:
-            self.net_up = True
-            self.net_fails = 0
-            self.net_retry = None
-            ip = self.plat.ip()
-            self.out("EVENT network state=up ip=%s" % ip)
-            if not self.can_register:
-                self.leds.set("error")
-            elif self.ua is None or ip != self.ip:
-                self.stop_sip()
-                self.ip = ip
-                self.start_sip(ip)
-            else:
-                self.ua.register()  # back after a loss: the registrar may have dropped us
-                self.leds.set("registering")
-        elif not ok and self.net_up:
-            self.net_up = False
-            self.out("EVENT error what=network problem=link down")
-            self.leds.set("no-network")
-            self.net_retry = now
-        elif not ok:
-            self.leds.set("no-network")
-            if self.net_retry is None:
-                self.net_retry = c.ticks_add(now, 1000 * _NET_BACKOFF_S[0])
-            elif c.ticks_diff(now, self.net_retry) >= 0:
-                # reconnect with back-off: a Wi-Fi join that keeps failing must not hog the radio
-                self.net_fails += 1
-                wait = _NET_BACKOFF_S[min(self.net_fails, len(_NET_BACKOFF_S) - 1)]
-                self.net_retry = c.ticks_add(now, 1000 * wait)
-                self.plat.net_start()
-
-    # --- inputs ------------------------------------------------------------------------------------
-    def on_input(self, what):
-        app = self.app
-        if what == "press" or what == "release":
-            if app is not None:
-                app.button(what == "press")
-        elif what == "quit":
-            self.running = False
-        elif what == "heap":
-            self.out("EVENT heap used=%d free=%d" % heap())
-        elif what == "net-down" or what == "net-up":
-            pass  # the host platform's simulated link: seen by the network watch
-
     # --- the loop ----------------------------------------------------------------------------------
     def step(self):
         """One round of the loop; ms the loop may sleep before the next."""
@@ -155,12 +89,65 @@ class Station:
             what = plat.input()
             if what is None:
                 break
+            # net-down / net-up: the host platform's simulated link, seen by the network watch
             try:
-                self.on_input(what)
+                if what == "press" or what == "release":
+                    if self.app is not None:
+                        self.app.button(what == "press")
+                elif what == "quit":
+                    self.running = False
+                elif what == "heap":
+                    self.out("EVENT heap used=%d free=%d" % heap())
             except MemoryError:
-                self._memory()
+                # A heap too fragmented for a datagram, a timer's message or a new call:
+                # report it, collect and carry on (the transactions retransmit what was lost;
+                # a press that found no room can be pressed again). A door station must not
+                # stop on it.
+                self.out("EVENT error what=memory")
+                gc.collect()
         now = c.ticks_ms()
-        self.watch_network(now)
+        # The network watch, once a second: reconnect with back-off, register again.
+        if c.ticks_diff(now, self.net_next) >= 0:
+            self.net_next = c.ticks_add(now, _NET_CHECK_MS)
+            ok = plat.net_ok()
+            if ok and not self.net_up:
+                self.net_up = True
+                self.net_fails = 0
+                self.net_retry = None
+                ip = plat.ip()
+                self.out("EVENT network state=up ip=%s" % ip)
+                sip = self.cfg["sip"]
+                if not (sip["registrar"] and sip["user"]):
+                    self.leds.set("error")
+                elif self.ua is None or ip != self.ip:
+                    self.stop_sip()
+                    self.ip = ip
+                    # Once per network (at boot, and when the address changed): its code lives
+                    # in the boot module, loaded for it and dropped again.
+                    from intercom import startup
+
+                    try:
+                        startup.start_sip(self, ip)
+                    finally:
+                        startup.drop("intercom.startup")
+                else:
+                    self.ua.register()  # back after a loss: the registrar may have dropped us
+                    self.leds.set("registering")
+            elif not ok and self.net_up:
+                self.net_up = False
+                self.out("EVENT error what=network problem=link down")
+                self.leds.set("no-network")
+                self.net_retry = now
+            elif not ok:
+                self.leds.set("no-network")
+                if self.net_retry is None:
+                    self.net_retry = c.ticks_add(now, 1000 * _NET_BACKOFF_S[0])
+                elif c.ticks_diff(now, self.net_retry) >= 0:
+                    # reconnect with back-off: a Wi-Fi join that keeps failing must not hog the radio
+                    self.net_fails += 1
+                    wait = _NET_BACKOFF_S[min(self.net_fails, len(_NET_BACKOFF_S) - 1)]
+                    self.net_retry = c.ticks_add(now, 1000 * wait)
+                    plat.net_start()
         wait = _MAX_SLEEP_MS
         ua = self.ua
         if ua is not None:
@@ -168,7 +155,8 @@ class Station:
                 w = ua.poll()
                 self.app.tick()
             except MemoryError:
-                self._memory()
+                self.out("EVENT error what=memory")  # as above
+                gc.collect()
                 w = _MAX_SLEEP_MS
             if w < wait:
                 wait = w
@@ -184,21 +172,12 @@ class Station:
         plat.feed()
         return wait if wait > 0 else 0
 
-    def _memory(self):
-        # A heap too fragmented for a datagram, a timer's message or a new call: report it,
-        # collect and carry on (the transactions retransmit what was lost; a press that
-        # found no room can be pressed again). A door station must not stop on it.
-        self.out("EVENT error what=memory")
-        gc.collect()
-
     def run(self):
+        """The loop until `quit`; then hang up, unregister (waiting up to 2 s for the answer)
+        and release everything."""
         plat = self.plat
         while self.running:
             plat.wait(self.step())
-        self.shutdown()
-
-    def shutdown(self):
-        """Hang up, unregister (waiting up to 2 s for the answer), release everything."""
         ua = self.ua
         if ua is not None and self.net_up:
             self.app.hangup("quit")
@@ -209,7 +188,7 @@ class Station:
                 w = ua.poll()
                 if ua.reg.state in ("unregistered", "failed", "idle"):
                     break
-                self.plat.wait(w if w < _MAX_SLEEP_MS else _MAX_SLEEP_MS)
+                plat.wait(w if w < _MAX_SLEEP_MS else _MAX_SLEEP_MS)
         self.stop_sip()
         self.plat.close()
         self.out("EVENT exit")
