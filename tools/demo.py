@@ -307,11 +307,6 @@ def tone_windows(path, hz, ms=100, level=300):
     return out
 
 
-def holds_tone(path, hz, min_ms=500):
-    """True when at least min_ms of the recording is the tone at hz."""
-    return sum(1 for w in tone_windows(path, hz) if w) * 100 >= min_ms
-
-
 # ---------------------------------------------------------------- the scripted demo
 
 
