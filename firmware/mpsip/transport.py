@@ -15,8 +15,13 @@
 # pieces (MicroPython's GC does not compact) may have no 4 KB block: the datagram is then
 # read with the smaller bound, one Ethernet frame's worth, which every SIP message not
 # fragmented fits (RFC 3261 18.1.1 sends requests above 1300 bytes over TCP); a longer one
-# arrives cut and gets 400. A spare 4 KB block held for this was tried: it costs the heap
-# those 4 KB all the time, for the rare long datagram in a fragmented heap.
+# arrives cut and gets 400. A heap in smaller pieces still may have no block even for
+# that, and not for a moment: the UA would then hear nothing again (it was seen in a call
+# at 96K: every ACK and re-INVITE left queued while our 200 went on being retransmitted).
+# So one block of the smaller bound is held from the start, while the heap is whole, and
+# let go when a 4 KB read finds no room; it is taken back before a later read, once a
+# collection has made room again. (A spare of the 4 KB bound was tried once: 4 KB held all
+# the time for the rare long datagram; 1.5 KB against going deaf is worth it.)
 import select
 import socket
 
@@ -44,6 +49,7 @@ class Udp:
         s.setblocking(False)
         self._addrs = {}  # ("host", port) -> socket address, resolved once
         self.errors = 0
+        self.spare = bytearray(SMALL_DATAGRAM)  # see the top of the file
         # Asked before each read: recvfrom() takes its block before it knows whether
         # anything is queued, and the poll loop reads far more often than datagrams come.
         self._ready = select.poll()
@@ -64,13 +70,19 @@ class Udp:
 
     def recv(self):
         """(data, addr) of the next datagram, or None; MemoryError (the datagram stays
-        queued) when even the smaller bound finds no room."""
+        queued) when even the smaller bound finds no room, the spare let go."""
         if not self._ready.poll(0):
             return None
+        if self.spare is None:  # let go for an earlier read: back, if there is room again
+            try:
+                self.spare = bytearray(SMALL_DATAGRAM)
+            except MemoryError:
+                pass
         try:
             try:
                 data, raw = self.sock.recvfrom(MAX_DATAGRAM)
             except MemoryError:
+                self.spare = None  # its block is room for this read, if there is no other
                 data, raw = self.sock.recvfrom(SMALL_DATAGRAM)
         except OSError:  # an ICMP error surfaced (or nothing after all): nothing to read
             return None
