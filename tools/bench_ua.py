@@ -14,6 +14,8 @@
   the same, per-call response time).
 - call setup through Kamailio to baresip, INVITE -> 200 including the 407 round: mpsip (from
   call() to `connected`) vs SIPp's tools/sipp/proxy_uac.xml (alice -> bob).
+- time from call() to the INVITE handed to the socket (the UA's `calling` event, measured inside
+  the process; SIPp has no call() to time, its column stays empty: mpsip on CPython is the reference).
 - heap in use during a call (MicroPython, after a collection, at `connected`).
 Medians over --runs runs. Prints a table and writes build/bench_ua.json. Not a test: no pass/fail.
 """
@@ -227,11 +229,13 @@ def bench_register(args, kam):
 def bench_call_setup(args, kam):
     """INVITE through Kamailio (407, INVITE with credentials) to baresip answering: to the 200."""
     out = {}
+    to_wire = {"SIPp": None}  # SIPp has no call() to time: it sends from its scenario
     heaps = []
     phone = peers.Baresip("bob", USERS["bob"], kam.port).start()
     try:
         for rt in RUNTIMES:
             ms = []
+            wire = []
             for _ in range(args.runs):
                 ua = Ua(
                     rt,
@@ -240,6 +244,7 @@ def bench_call_setup(args, kam):
                     *("--call", "sip:bob@127.0.0.1", "--hangup-after", "0.2"),
                 )
                 try:
+                    wire.append(int(ua.wait("calling")["us"]) / 1000)
                     conn = ua.wait("connected")
                     ms.append(int(conn["us"]) / 1000)
                     if "heap" in conn:
@@ -249,6 +254,7 @@ def bench_call_setup(args, kam):
                 finally:
                     ua.stop()
             out["mpsip " + rt] = median(ms)
+            to_wire["mpsip " + rt] = median(wire)
         r = sipp_uac(
             "127.0.0.1:%d" % kam.port,
             args.runs,
@@ -261,7 +267,7 @@ def bench_call_setup(args, kam):
         out["SIPp"] = median(r["ms"])
     finally:
         phone.cleanup()
-    return out, median(heaps)
+    return out, to_wire, median(heaps)
 
 
 def fmt(v, spec="%.1f"):
@@ -285,7 +291,7 @@ def main(argv=None):
     with peers.Kamailio(USERS) as kam:
         calls = bench_calls(args, kam)
         register = bench_register(args, kam)
-        setup, heap = bench_call_setup(args, kam)
+        setup, to_wire, heap = bench_call_setup(args, kam)
 
     print(
         "\nSIPp uac -> answering UA: %d calls at %d/s, %d runs (UA heap %s)"
@@ -295,7 +301,11 @@ def main(argv=None):
     for label, r in calls.items():
         print("  %-22s %10s %8d %14s" % (label, fmt(r["calls_per_s"]), r["failed"], fmt(r["invite_200_ms"], "%.2f")))
     print("\nmedian ms over %d runs        %14s %14s %10s" % (args.runs, "mpsip micropy", "mpsip cpython", "SIPp"))
-    for name, d in (("REGISTER incl. 401 (Kamailio)", register), ("INVITE->200 incl. 407 (to baresip)", setup)):
+    for name, d in (
+        ("REGISTER incl. 401 (Kamailio)", register),
+        ("INVITE->200 incl. 407 (to baresip)", setup),
+        ("call() -> INVITE handed to the socket", to_wire),
+    ):
         print(
             "  %-34s %10s %14s %10s"
             % (name, fmt(d["mpsip micropython"], "%.2f"), fmt(d["mpsip cpython"], "%.2f"), fmt(d["SIPp"], "%.2f"))
@@ -306,6 +316,7 @@ def main(argv=None):
         "calls": calls,
         "register_ms": register,
         "call_setup_ms": setup,
+        "call_to_wire_ms": to_wire,
         "heap_in_call_bytes": heap,
     }
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)

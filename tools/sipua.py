@@ -2,10 +2,12 @@
 # code on the MicroPython unix port (as on the board) and on CPython. The peer tests and
 # tools/bench_ua.py run it; one line per event on stdout, flushed:
 #     EVENT registered expires=600 us=2310 heap=74912 t=12
+#     EVENT calling call=1 us=610 t=13
 #     EVENT connected call=1 codec=PCMU remote=127.0.0.1:10000 dir=sendrecv heap=109600 t=40
 #     EVENT ended call=1 reason=bye t=1043
 # (heap: bytes in use after a collection, MicroPython only; t: ms since start; us: time
-# from register() or call() to this event, on the first registration and our call)
+# from register() or call() to this event, on the first registration and our call;
+# calling's: from call() to the INVITE handed to the socket)
 #
 #   micropython -X heapsize=160K -m sipua --port 5062 --registrar 127.0.0.1:5060 \
 #       --user ua --password ua-pw --domain 127.0.0.1 --call sip:bob@127.0.0.1 --hangup-after 2
@@ -189,6 +191,8 @@ class Driver:
                 self.placed = False
                 self.left += 1
                 raise
+            # call() returns once the INVITE is handed to the socket: the time to the wire
+            out("calling", self.num(c), "us=%d" % clock.ticks_diff(clock.ticks_us(), self.op))
             if "ring-timeout" in self.o and c.state != "ended":
                 self.due[c] = self.after("ring-timeout")
 
