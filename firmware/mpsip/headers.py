@@ -24,21 +24,32 @@ def split_list(value, sep):
     if '"' not in value and "<" not in value:
         parts = value.split(sep)
     else:
+        # From one '"', '<', '>' or sep to the next with find(): indexing a str would intern
+        # each character it gives on MicroPython (a qstr each, for good).
         parts = []
         depth = start = i = 0
-        while i < len(value):
-            c = value[i]
-            if c == '"':
-                i = scan_quoted(value, i)[1]
-                continue
-            if c == "<":
-                depth += 1
-            elif c == ">":
-                depth -= 1
-            elif c == sep and depth == 0:
-                parts.append(value[start:i])
-                start = i + 1
-            i += 1
+        n = len(value)
+        while True:
+            j = value.find(sep, i)
+            if j < 0:
+                j = n
+            q = value.find('"', i, j)
+            lt = value.find("<", i, j)
+            gt = value.find(">", i, j)
+            if lt < 0 or 0 <= gt < lt:
+                lt = gt  # the first angle bracket
+            if q >= 0 and (lt < 0 or q < lt):
+                i = scan_quoted(value, q)[1]
+            elif lt >= 0:
+                depth += 1 if lt != gt else -1
+                i = lt + 1
+            elif j == n:
+                break
+            else:
+                if depth == 0:
+                    parts.append(value[start:j])
+                    start = j + 1
+                i = j + 1
         parts.append(value[start:])
     for i in range(len(parts)):
         p = parts[i] = parts[i].strip()
@@ -67,8 +78,8 @@ def parse_params(s):
 
 class Address(_Params):
     """name-addr or addr-spec with header parameters: From, To, Contact, Route (RFC 3261 20.10).
-    `display` is the unquoted display name or None; `uri` a Uri; `params` [(name, value)];
-    `tag` the tag parameter. The special Contact '*' has uri None."""
+    `display` is the unquoted display name or None; `uri` a Uri; `params` [(name, value)],
+    () when none; `tag` the tag parameter. The special Contact '*' has uri None."""
 
     display = None
 
@@ -76,7 +87,8 @@ class Address(_Params):
         self.uri = uri
         if display is not None:
             self.display = display
-        self.params = [] if params is None else params
+        if params:
+            self.params = params
 
 
 def parse_address(value):

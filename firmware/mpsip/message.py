@@ -20,11 +20,15 @@ from mpsip.error import SipParseError, phrase
 from mpsip.headers import parse_address, parse_via, split_list
 from mpsip.uri import _TOKEN, _bad, parse_u32, parse_uri
 
-# Learnt: a header name as it arrived (bytes) -> its key; as a program gave it (str) -> its
-# key (two tables: MicroPython warns when a dict compares bytes with an equal str); a key ->
-# b"\r\nName: " as to_bytes() writes it. Each keeps up to 24 names shorter than 32 bytes:
-# at most ~3.5 KB a table on the unix port (about half on ESP32), ~1 KB for the names a
-# user agent meets; past that a name is worked out again each time it comes.
+# Learnt: a header line's start as it arrived (bytes, b"\r\nName: " with the previous line's
+# end) -> its key; a key -> b"\r\nName: " as to_bytes() writes it, the same object in the
+# first table when a peer spells the name as we do (most do: ~64 B a name saved; a user
+# agent writes its REGISTER before it reads anything, so parse() finds the spelling); a name
+# as a program gave it (str) -> its key, only when it is not already the key (a lower-case
+# long name, what the user agent uses). Three tables: MicroPython warns when a dict
+# compares bytes with an equal str. Each keeps up to 24 names shorter than 32 bytes: at
+# most ~3.5 KB a table on the unix port (about half on ESP32), ~2.3 KB in all for the names
+# a user agent meets; past that a name is worked out again each time it comes.
 _KEYS = {}
 _NAMES = {}
 _SPELL = {}
@@ -45,6 +49,8 @@ def canonical(name):
     k = _NAMES.get(name)  # learnt: lower() would make a str only to find it known
     if k is not None:
         return k
+    if len(name) > 1 and name.islower():
+        return name  # already the key: nothing to learn
     k = name.lower()
     if len(k) == 1:
         # RFC 3261 7.3.3 and the IANA registry: compact forms.
@@ -105,6 +111,7 @@ class Message:
 
     _u = None  # a Request's URI while it is text
     _c = None  # the views' cache, made on first use and dropped by set/add/remove
+    body = b""  # (set on the instance only when there is one: an attribute costs heap)
 
     def __init__(self, start, arg=None, headers=None, body=b""):
         # Request(method, uri, headers=None, body=b"") and Response(status, reason=None,
@@ -129,7 +136,8 @@ class Message:
             for k, v in headers:
                 hs.append((n[k] if k in n else canonical(k), v if v.__class__ is _str else _str(v)))
         self.headers = hs
-        self.body = body
+        if body:
+            self.body = body
 
     def get(self, name, default=None):
         name = canonical(name)
@@ -388,7 +396,7 @@ def parse(data, strict=False):
             # 'Name: value' as nearly everyone writes it: a learnt name (never holding a colon)
             # before the first ': ' is the whole name.
             i = data.find(b": ", pos, eol)
-            k = keys.get(data[pos:i]) if i > pos else None
+            k = keys.get(data[pos - step : i + 2]) if i > pos else None
             if k is None:
                 if data[pos] == 32 or data[pos] == 9:
                     # RFC 3261 7.3.1: a continuation line folds into the previous value.
@@ -409,8 +417,11 @@ def parse(data, strict=False):
                 if k.strip(_TOKEN):
                     _bad("headers", k)
                 k = canonical(k) if len(k) == 1 else k.lower()  # canonical() would learn it too
-                if len(keys) < 24 and i - pos < 32:
-                    keys[data[pos:i]] = k
+                if len(keys) < 24 and i - pos < 32 and i + 1 < eol and data[i + 1] == 32:
+                    # (Only a name followed by ': ' is ever looked up.)
+                    v = data[pos - step : i + 2]
+                    s = _SPELL.get(k)
+                    keys[s if s == v else v] = k
                 i -= 1  # the value starts after the colon, LWS stripped below (RFC 3261 7.3.1)
             v = str(mv[i + 2 : eol], "utf-8").strip(" \t\r")
             if "\n" in v:
@@ -430,7 +441,8 @@ def parse(data, strict=False):
         clen = n - body
     elif clen > n - body:  # RFC 4475 3.1.2.2
         raise SipParseError(400, None, msg)
-    msg.body = data[body : body + clen]
+    if clen:
+        msg.body = data[body : body + clen]
     if err is not None:  # a wrong version (RFC 3261 21.5.6), unless the method is not a token
         err.msg = msg
         raise SipParseError(400, None, msg) if msg.method.strip(_TOKEN) else err

@@ -151,10 +151,11 @@ def parse(data):
             line = line[:-1]
         if not line:
             continue  # tolerate blank lines (RFC 4566 5 has none; peers add a trailing one)
-        t = line[0]
-        if len(line) < 2 or line[1] != "=" or not "a" <= t <= "z":
-            raise SdpError("bad %s=" % t)
-        v = line[2:]
+        # (Not line[0]: indexing a str interns the character it gives on MicroPython, any
+        # character a peer sends; partition() gives the type as a qstr when it is one.)
+        t, _, v = line.partition("=")
+        if line.find("=") != 1 or not "a" <= t <= "z":
+            raise SdpError("bad %s=" % line[:1])
         if d is None:
             if t != "v" or v.strip() != "0":
                 raise SdpError("bad %s=" % t)

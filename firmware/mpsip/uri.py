@@ -37,7 +37,7 @@ def parse_hostport(s):
         if i < 0:
             i = len(s)
         bad = not i or (s[:i] if i < len(s) else s).strip(_TOKEN)
-    if bad or i < len(s) and s[i] != ":":
+    if bad or i < len(s) and not s.startswith(":", i):  # (s[i] would intern the character)
         _bad("host", s)
     if i == len(s):
         return s, None
@@ -69,7 +69,10 @@ def unescape(s):
 
 class _Params:
     """Ordered (name, value) parameters, shared by Uri, Address and Via, and their one
-    serializer (a method each would cost heap)."""
+    serializer (a method each would cost heap). No parameters: the class's empty tuple,
+    not an empty list and an attribute in each object (~100 B a parsed URI or address)."""
+
+    params = ()
 
     def param(self, name):
         # The value (None for a bare ';name'); None when absent too.
@@ -141,7 +144,7 @@ class Uri(_Params):
     tel fills user (the number) and params; other schemes keep `opaque`."""
 
     # Absent parts are these class defaults: an attribute set on an instance costs heap.
-    # No __init__ (a method costs heap): parse_uri() sets scheme and params.
+    # No __init__ (a method costs heap): parse_uri() sets scheme (and params if any).
     user = password = host = port = headers = opaque = None
 
     def __eq__(self, value):
@@ -158,15 +161,22 @@ class Uri(_Params):
 
 def parse_uri(s):
     c = s.find(":")
-    # RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ); RFC 4475 3.1.2.8: no LWS.
-    if c <= 0 or not s[0].isalpha() or s[:c].strip(_TOKEN) or c + 1 == len(s) or " " in s or "\t" in s:
-        _bad("uri", s)
     scheme = s[:c]
+    # RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ); RFC 4475 3.1.2.8: no LWS.
+    # (A first character tested by s[0] would be interned on MicroPython: any a peer sends.)
+    if (
+        c <= 0
+        or not (scheme.isalpha() or scheme[:1].isalpha())
+        or scheme.strip(_TOKEN)
+        or c + 1 == len(s)
+        or " " in s
+        or "\t" in s
+    ):
+        _bad("uri", s)
     if scheme != "sip":
         scheme = scheme.lower()
     u = Uri()
     u.scheme = scheme
-    u.params = []
     i = c + 1
     n = len(s)
     if scheme == "sip" or scheme == "sips":
@@ -202,9 +212,10 @@ def parse_uri(s):
         return u
     # RFC 3261 19.1.4: ';name[=value]' parameters, names compared without case.
     if c < n:
+        ps = u.params = []
         for p in s[c + 1 : n].split(";"):
             e = p.find("=")
             if not p or e == 0:
                 _bad("uri", s)
-            u.params.append((p.lower(), None) if e < 0 else (p[:e].lower(), p[e + 1 :]))
+            ps.append((p.lower(), None) if e < 0 else (p[:e].lower(), p[e + 1 :]))
     return u
