@@ -11,7 +11,8 @@
 2. station: the virtual board (tools/virtual_board.py) boots against the loopback proxy
    (tools/proxy.py), registers, the button calls a scripted phone (tools/phone.py) that
    answers, the phone hangs up; the console command `heap` gives the heap in use after a
-   collection at each point: boot, idle registered, in a call, after the call.
+   collection at each point: boot, idle registered, in a call, after the call, and (from
+   micropython.mem_info(), which the command also prints) the largest free piece of it.
 3. --fit (slower, ~1 min): the smallest heap, in 8K steps, at which 2. passes with no
    MemoryError on the console.
 Prints a table and writes build/heapmap.json. The yardstick for heap work: quick (~5 s
@@ -62,6 +63,8 @@ LENT = _tuple_in(os.path.join(FIRMWARE, "intercom", "startup.py"), "LENT") or (
     "mpsip.regrare",
     "mpsip.auth",
 )
+_MAX_FREE = re.compile(r"max free sz: (\d+)")
+_GC_BLOCK = 32  # bytes: 4 words of the 64-bit unix port
 _QSTR = re.compile(r"qstr pool: n_pool=(\d+), n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)")
 
 
@@ -217,9 +220,20 @@ def station_heap(board_dir, heap, log=None):
     board = demo.Board(board_dir, heap, log=log)
     out = {}
 
-    def used():
+    def used(key):
+        """The heap in use (the EVENT line) and its largest free piece: the `heap` command
+        also prints micropython.mem_info(), whose "max free sz" counts 32-byte GC blocks (a
+        heap in pieces fails an allocation with tens of KB free)."""
+        n = board.output().count("max free sz")
         board.send("heap")
-        return int(board.wait("heap", 5)["used"])
+        got = int(board.wait("heap", 5)["used"])
+        end = time.monotonic() + 2
+        while board.output().count("max free sz") == n and time.monotonic() < end:
+            time.sleep(0.05)
+        sizes = _MAX_FREE.findall(board.output())
+        if len(sizes) > n:
+            out.setdefault("largest_free", {})[key] = int(sizes[-1]) * _GC_BLOCK
+        return got
 
     try:
         phone.start()
@@ -227,16 +241,16 @@ def station_heap(board_dir, heap, log=None):
         board.start()
         out["boot"] = int(board.events("boot")[0][1]["heap"])  # start() waited for it
         board.wait("registered", 15)
-        out["registered"] = used()
+        out["registered"] = used("registered")
         board.send("press")
         phone.wait("connected", 10)
         board.wait("connected", 10)
         time.sleep(1.0)  # frames flow: the jitter buffer and the codec at work
-        out["in_call"] = used()
+        out["in_call"] = used("in_call")
         phone.hangup()
         board.wait("call-ended", 5)
         time.sleep(0.3)
-        out["after_call"] = used()
+        out["after_call"] = used("after_call")
         errors = [line for line in board.output().splitlines() if "MemoryError" in line or "what=memory" in line]
         if errors:
             out["errors"] = errors
@@ -309,9 +323,11 @@ def report(rows, totals, station, heap):
         )
     if station:
         lines.append("station (heap %s, KB in use after gc.collect()):" % heap)
+        free = station.get("largest_free", {})
         for k in ("boot", "registered", "in_call", "after_call"):
             if k in station:
-                lines.append("  %-20s %8s" % (k.replace("_", " "), kb(station[k])))
+                piece = "   largest free piece %s KB" % kb(free[k]) if k in free else ""
+                lines.append("  %-20s %8s%s" % (k.replace("_", " "), kb(station[k]), piece))
         for e in station.get("errors", ()):
             lines.append("  ERROR " + e)
     return "\n".join(lines)

@@ -14,7 +14,6 @@ import sys
 
 from hal import Sockets
 from mpsip.audio import NullSink, ToneSource
-from mpsip.wav import WavSource, header
 
 COMMANDS = ("press", "release", "quit", "heap", "net-down", "net-up")
 
@@ -22,9 +21,13 @@ COMMANDS = ("press", "release", "quit", "heap", "net-down", "net-up")
 class Recorder:
     """16-bit mono WAV of every frame written; the header is brought up to date every
     25 frames (half a second) and at close(), so a board that is killed leaves a file
-    that plays up to the last half second."""
+    that plays up to the last half second. (mpsip.wav is imported where a WAV is used:
+    a board with a tone for a microphone and no recording keeps its 2.8 KB free.)"""
 
     def __init__(self, path, rate=8000):
+        from mpsip.wav import header
+
+        self.header = header
         self.rate = rate
         self.f = open(path, "wb")
         self.size = 0
@@ -33,7 +36,7 @@ class Recorder:
 
     def _header(self):
         self.f.seek(0)
-        self.f.write(header(self.rate, self.size))
+        self.f.write(self.header(self.rate, self.size))
         self.f.seek(44 + self.size)
 
     def write(self, buf):
@@ -54,6 +57,8 @@ def mic_from(spec, rate):
     """'tone:HZ' or a WAV file name -> an audio source."""
     if spec.startswith("tone:"):
         return ToneSource(int(spec[5:]), rate)
+    from mpsip.wav import WavSource
+
     return WavSource(spec, loop=True)
 
 

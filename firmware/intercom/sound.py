@@ -49,22 +49,16 @@ def peak_py(buf, n):
     return m
 
 
-try:
-    from intercom._peakv import peak_v as peak
-except ImportError:  # CPython, or a port without the native emitter
-    peak = peak_py
-
-
 class Player:
     """One end of the audio with a tone that replaces its frames while one plays: the
     microphone as MediaSession's source (readinto) or the speaker as its sink (write, where
     the half-duplex gate listens). next() steps the tone's on/off durations one frame at a
     time: is this frame on. (One class for both ends: each class costs the heap its own.)"""
 
-    def __init__(self, dev=None, tone=None, gate=False):
+    def __init__(self, dev=None, tone=None, gate=None):
         self.dev = dev
         self.tone = tone
-        self.gate = gate
+        self.gate = gate  # the speaker of a half-duplex board: peak(buf, n); else None
         if dev is not None:
             self.rate = dev.rate
             self.fmt = getattr(dev, "fmt", "s16")  # (a sink has none: only the source's is read)
@@ -107,8 +101,8 @@ class Player:
     def write(self, buf):
         if self.next():
             self.tone.readinto(buf)
-        elif self.gate:
-            if peak(buf, len(buf) >> 1) > _GATE_LEVEL:
+        elif self.gate is not None:
+            if self.gate(buf, len(buf) >> 1) > _GATE_LEVEL:
                 self.hang = _GATE_HANG
             elif self.hang:
                 self.hang -= 1
@@ -142,8 +136,18 @@ class Sound:
         if mic.fmt == "s32":  # the tone fills the top 16 bits of a slot the DSP shifts down
             amp >>= 16 - mic_shift
         amp = max(1, min(32767, amp * UNITY // max(gain, 1)))  # the mic gain comes after
-        self.mic = Player(mic, ToneSource(_SIGNAL_HZ, mic.rate, amp, mic.fmt))
-        self.speaker = Player(speaker, ToneSource(_SIGNAL_HZ, speaker.rate, _TONE_LEVEL), half_duplex)
+        tone = ToneSource(_SIGNAL_HZ, mic.rate, amp, mic.fmt)
+        self.mic = Player(mic, tone)
+        spk = ToneSource(_SIGNAL_HZ, speaker.rate, _TONE_LEVEL)
+        if amp == _TONE_LEVEL:  # the same sine (its table is rate- and format-free): 0.5 KB once
+            spk.table = tone.table
+        gate = None
+        if half_duplex:  # the voice gate's level meter, loaded only for a board that gates
+            try:
+                from intercom._peakv import peak_v as gate
+            except ImportError:  # CPython, or a port without the native emitter
+                gate = peak_py
+        self.speaker = Player(speaker, spk, gate)
         # Made now, while the heap is whole, with the preferred codec's G.711 tables (0.9 KB
         # since the segment encoder; the old 4 KB mu-law table, built at a call's answer,
         # once found no room in a heap fragmented by ringing and retransmissions). The

@@ -186,22 +186,23 @@ def start_sip(st, ip):
         agent=AGENT,
     )
     plat = st.plat
-    sound = st.make_sound
-    if sound is None:
-        from intercom.sound import Sound as sound
-    st.sound = sound(
-        plat.mic,
-        plat.speaker,
-        st.clock,
-        st._open_rtp,  # a method: a lambda here would keep this module alive
-        plat.address,
-        half_duplex=audio["half_duplex"] or plat.half_duplex,
-        mic_shift=plat.mic_shift,
-        mic_gain_db=audio["mic_gain"],
-        volume=audio["volume"],
-        on_dtmf=st._rtp_dtmf,  # (digit, ms) of RFC 4733 events
-        codec=audio["codecs"][0],
-    )
+    if st.sound is None:  # made once, kept across network changes: its ~9 KB are not made again
+        sound = st.make_sound
+        if sound is None:
+            from intercom.sound import Sound as sound
+        st.sound = sound(
+            plat.mic,
+            plat.speaker,
+            st.clock,
+            st._open_rtp,  # a method: a lambda here would keep this module alive
+            plat.address,
+            half_duplex=audio["half_duplex"] or plat.half_duplex,
+            mic_shift=plat.mic_shift,
+            mic_gain_db=audio["mic_gain"],
+            volume=audio["volume"],
+            on_dtmf=st._rtp_dtmf,  # (digit, ms) of RFC 4733 events
+            codec=audio["codecs"][0],
+        )
     st.app = Intercom(
         st.cfg,
         st.ua,

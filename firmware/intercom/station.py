@@ -70,14 +70,14 @@ class Station:
         if self.app is not None:
             self.app.hangup("network")
         if self.sound is not None:
-            self.sound.close()
+            self.sound.close()  # the call's media; the sound itself stays for the next network
         t = self.transport
         if t is not None:
             if hasattr(t, "sock"):
                 self.plat.unwatch(t.sock)
             if hasattr(t, "close"):
                 t.close()
-        self.ua = self.app = self.sound = self.transport = None
+        self.ua = self.app = self.transport = None
         gc.collect()
 
     # --- the loop ----------------------------------------------------------------------------------
@@ -98,6 +98,12 @@ class Station:
                     self.running = False
                 elif what == "heap":
                     self.out("EVENT heap used=%d free=%d" % heap())
+                    try:  # and its map's summary: "max free sz" is the largest free piece
+                        from micropython import mem_info  # (in GC blocks; tools/heapmap.py)
+
+                        mem_info()
+                    except ImportError:  # CPython
+                        pass
             except MemoryError:
                 # A heap too fragmented for a datagram, a timer's message or a new call:
                 # report it, collect and carry on (the transactions retransmit what was lost;
