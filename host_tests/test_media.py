@@ -21,6 +21,22 @@ def test_tone_crosses_from_one_session_to_the_other():
     assert b.port.latched and a.port.latched
 
 
+def test_the_first_packet_of_each_stream_carries_the_marker():
+    # RFC 3551 4.1: the marker bit on the first packet of a stream, on no other; a new
+    # call's stream (start() again) marks its first packet again
+    clock = FakeClock()
+    a, b, sa, sb = pair({}, clock)
+    a.frame()
+    assert sb.newest()[1] == 0x80 | g711.PCMU
+    a.frame()
+    assert sb.newest()[1] == g711.PCMU
+    net = {}
+    b.start(MpSock(net, B_ADDR), A_ADDR)
+    a.start(MpSock(net, A_ADDR), B_ADDR, g711.PCMA)
+    a.frame()
+    assert net[B_ADDR].newest()[1] == 0x80 | g711.PCMA
+
+
 def test_i2s_32_bit_16_khz_microphone_and_16_khz_speaker():
     clock = FakeClock()
     net = {}
@@ -36,10 +52,10 @@ def test_mute_sends_silence_and_push_to_talk_mutes_the_speaker():
     a, b, sa, sb = pair({}, clock)
     run(clock, (a, b), 10)
     silence = bytes([g711.SILENCE_ULAW]) * 160
-    a.mute()  # muted: packets keep flowing, with encoded silence
+    a.mute_mic = True  # muted: packets keep flowing, with encoded silence
     a.frame()
     assert sb.count == 1 and sb.newest()[12:] == silence
-    a.mute(False)
+    a.mute_mic = False
     run(clock, (a, b), 1)
     assert sb.newest()[12:] != silence
     loud = b.sink.loud
@@ -140,6 +156,6 @@ def test_media_reads_the_header_fields_where_rtp_writes_them():
 def test_session_geometry_and_bad_parameters():
     s = MpSock({}, A_ADDR)
     a = media.MediaSession(s, B_ADDR, Tone(), PeakSink(), ptime=40)
-    assert a.samples == 320 and a.jb.spf == 320 and len(a.tx) == 332 and a.mic.in_bytes == 640
+    assert a.mic.samples == 320 and a.jb.spf == 320 and len(a.tx) == 332 and a.mic.in_bytes == 640
     raises(ValueError, media.MediaSession, s, B_ADDR, Tone(), PeakSink(), None, 3)  # not G.711
     raises(ValueError, media.MediaSession, s, B_ADDR, Tone(), PeakSink(), None, 0, 25)  # ptime

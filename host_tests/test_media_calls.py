@@ -61,7 +61,7 @@ def test_a_reused_session_behaves_as_a_fresh_one():
     a.start(MpSock({}, A_ADDR), B_ADDR, g711.PCMA, 10, 96)  # another call first: A-law, 10 ms
     run(clock, (a,), 5)
     a.send_dtmf("123")  # left half sent, and a's stream, stats and jitter buffer in use
-    a.mute()
+    a.mute_mic = True
     net = {}
     b.start(MpSock(net, B_ADDR), A_ADDR)
     a.start(MpSock(net, A_ADDR), B_ADDR)
@@ -79,12 +79,12 @@ def test_a_reused_session_behaves_as_a_fresh_one():
     b.start(CpySock(net, B_ADDR), A_ADDR)
     # RFC 3550 5.1: a new stream; nothing of the last call is left
     assert (a.sender.ssrc_hi, a.sender.ssrc_lo, a.sender.seq, a.sender.ts_hi) != old
-    assert a.sender.packets == 0 and a.first == 1 and a.frames == 0
+    assert a.sender.packets == 0 and a.frames == 0
     assert a.jb.count == 0 and not a.jb.synced and a.jb.played == 0 and a.jb.spf == 160
     assert a.dtmf_tx.code < 0 and a.dtmf_tx.size == 0 and a.dtmf_rx.size == 0 and not a.dtmf_rx.open
     assert not a.port.latched and not a.port.connected and a.port.remote == B_ADDR
-    assert not a.have_peer and a.stats.received == 0 and not a.mute_mic
-    assert a.mic.law == g711.PCMU and a.samples == 160 and len(a.mic_buf) == a.mic.in_bytes
+    assert a.peer_hi < 0 and a.stats.received == 0 and not a.mute_mic
+    assert a.mic.law == g711.PCMU and a.mic.samples == 160 and len(a.mic_buf) == a.mic.in_bytes
     assert _call(a, b, clock) == fresh
 
 
@@ -92,10 +92,10 @@ def test_start_takes_each_calls_codec_and_ptime_up_to_the_one_made_for():
     s = media.MediaSession(None, None, Tone(), PeakSink(), FakeClock())  # made for 20 ms
     assert not s.running and s.poll() == 20000
     s.start(MpSock({}, A_ADDR), B_ADDR, g711.PCMA, 10)
-    assert s.samples == 80 and s.jb.spf == 80 and s.jb.n == 14 and len(s.tx_audio) == 92
-    assert s.silence == g711.SILENCE_ALAW and s.spk.law == g711.PCMA and len(s.spk_buf) == 160
+    assert s.mic.samples == 80 and s.jb.spf == 80 and s.jb.n == 14 and len(s.tx_audio) == 92
+    assert s.pt == g711.PCMA and s.spk.law == g711.PCMA and len(s.spk_buf) == 160
     s.start(MpSock({}, A_ADDR), B_ADDR, g711.PCMU, 40)  # RFC 4566 6: a hint; sent at 20 ms
-    assert s.samples == 160 and s.pacer.period == 20000
+    assert s.mic.samples == 160 and s.pacer.period == 20000
     raises(ValueError, s.start, MpSock({}, A_ADDR), B_ADDR, 3)
     raises(ValueError, s.start, MpSock({}, A_ADDR), B_ADDR, 0, 25)
 

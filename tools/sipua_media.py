@@ -10,11 +10,6 @@ from mpsip.media import MediaSession
 _SENDING = ("sendrecv", "sendonly")  # our direction after the offer/answer (RFC 3264 6.1)
 
 
-def sockaddr(host, port):
-    """(host, port) as this runtime's bind and sendto take it (MicroPython unix: raw)."""
-    return socket.getaddrinfo(host, port)[0][-1]
-
-
 class Media:
     def __init__(self, driver, o, host, clock, out):
         """driver: the sipua Driver (its ua, and num() for the event lines); clock and out:
@@ -55,7 +50,7 @@ class Media:
         ms = self.ms
         if self.call is not None:
             if self.call is c and ms.pt == neg.pt and self.remote == (neg.address, neg.port):
-                ms.mute(neg.direction not in _SENDING)
+                ms.mute_mic = neg.direction not in _SENDING
                 return
             self.stop(self.call is not c)
         o = self.o
@@ -72,17 +67,18 @@ class Media:
         ms.sink = self.sink
         s = self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(sockaddr(self.host, int(o.get("rtp-local", o.get("rtp-port", "40000")))))
+        # getaddrinfo: (host, port) as this runtime's bind and sendto take it (MicroPython unix: raw)
+        s.bind(socket.getaddrinfo(self.host, int(o.get("rtp-local", o.get("rtp-port", "40000"))))[0][-1])
         ms.start(
             s,
-            sockaddr(neg.address, neg.port),
+            socket.getaddrinfo(neg.address, neg.port)[0][-1],
             neg.pt,
             neg.ptime if neg.ptime in (10, 20, 30, 40) else 20,
             neg.dtmf_pt or 101,
         )
         self.remote = (neg.address, neg.port)
         self.call = c
-        ms.mute(neg.direction not in _SENDING)
+        ms.mute_mic = neg.direction not in _SENDING
         if "dtmf" in o:
             self.dtmf_at = self.clock.ticks_add(self.clock.ticks_ms(), 500)
 
@@ -109,7 +105,7 @@ class Media:
         if self.call is not None:
             st = ms.stats
             jb = ms.jb
-            lost = (st.cycles << 16) + st.max_seq - st.base_seq + 1 - st.received if ms.have_peer else 0
+            lost = (st.cycles << 16) + st.max_seq - st.base_seq + 1 - st.received if ms.peer_hi >= 0 else 0
             self.out(
                 "rtp",
                 self.d.num(self.call),

@@ -16,6 +16,13 @@ import math
 
 from mpsip import g711
 
+try:
+    import micropython
+except ImportError:  # CPython: @micropython.native is a compiler directive on MicroPython
+
+    class micropython:
+        native = staticmethod(lambda f: f)
+
 
 class SilenceSource:
     def __init__(self, rate=8000, fmt="s16"):
@@ -37,12 +44,15 @@ class ToneSource:
             raise ValueError("tone out of range")
         self.rate = rate
         self.fmt = fmt
-        self.table = t = array.array("h")
-        for i in range(257):  # one period and the first sample again, for interpolation
-            t.append(int(amplitude * math.sin(2 * math.pi * i / 256)))
+        # one period and the first sample again, for interpolation; filled in place (an
+        # array grown by append leaves its old copies as holes in a heap being fragmented)
+        self.table = t = array.array("h", bytes(514))
+        for i in range(257):
+            t[i] = int(amplitude * math.sin(2 * math.pi * i / 256))
         self.inc = (freq * (1 << 24) + rate // 2) // rate
         self.phase = 0
 
+    @micropython.native  # once per frame
     def readinto(self, buf):
         t = self.table
         ph = self.phase

@@ -68,7 +68,8 @@ class MicPath:
     """One frame of raw microphone samples -> one frame of G.711 codes.
 
     fmt 's16' (PCM, WAV) or 's32' (I2S slots), rate 8000 or 16000 (decimated to 8 kHz).
-    shift (s32 only): sample16 = sample32 >> shift. gain: Q8 multiplier after filtering.
+    shift (s32 only): sample16 = sample32 >> shift. gain: Q8 multiplier after filtering
+    (prm[1]: the kernels read it there).
     """
 
     def __init__(self, law, fmt="s16", rate=8000, samples=160, shift=16, gain=UNITY, impl=None):
@@ -98,11 +99,6 @@ class MicPath:
         self.tab = g711.enc_table(law)  # carries the law's bias and mask
         for i in range(12):
             self.st[i] = 0
-
-    def set_gain(self, gain):
-        if not 0 <= gain <= GAIN_MAX:
-            raise ValueError("gain 0..16384 (Q8)")
-        self.prm[1] = gain
 
     @micropython.native  # once per frame: native code skips the bytecode dispatch
     def process(self, src, dst):
@@ -158,6 +154,7 @@ class SpeakerPath:
             self._k(src, n, dst, self.tab, (self.volume * gain) >> 8)
         return self.out_bytes
 
+    @micropython.native  # once per silent frame
     def silence(self, dst):
         """Zero samples; the interpolator's history is cleared so the next frame starts clean."""
         if len(dst) < self.out_bytes:

@@ -10,6 +10,9 @@ except ImportError:
     def const(x):
         return x
 
+    class micropython:  # @micropython.native is a compiler directive on MicroPython
+        native = staticmethod(lambda f: f)
+
 
 # RFC 4733 3.2: events 0-9, * = 10, # = 11, A-D = 12-15 (a str: no tuple of 16 objects)
 DIGITS = "0123456789*#ABCD"
@@ -60,6 +63,7 @@ class DtmfSender:
                 n += 1
         return n
 
+    @micropython.native  # once per frame while an event is on the wire
     def next(self, sender, buf):
         """The packet for this tick into buf (header included); returns its length or 0.
         Call once per tick; the audio clock (sender.ts) keeps running meanwhile."""
@@ -136,6 +140,7 @@ class DtmfReceiver:
         self.done_hi = -1  # timestamp of the last reported RTP event
         self.done_lo = 0
 
+    @micropython.native  # once per telephone-event packet
     def packet(self, buf, off, plen, ts_hi, ts_lo, now_ms):
         """Feed the payload of one telephone-event packet."""
         if plen < PAYLOAD:
@@ -162,6 +167,7 @@ class DtmfReceiver:
         if end:
             self._push(-1, 0)
 
+    @micropython.native  # once per frame while an event is open
     def poll(self, now_ms):
         """Report an open event nothing was heard of for timeout_ms."""
         if self.open and self.diff(now_ms, self.last_ms) >= self.timeout_ms:

@@ -21,6 +21,9 @@ except ImportError:
     def const(x):
         return x
 
+    class micropython:  # @micropython.native is a compiler directive on MicroPython
+        native = staticmethod(lambda f: f)
+
 
 # put() results
 PUT_OK = const(0)
@@ -100,6 +103,7 @@ class JitterBuffer:
         self.low = self.n
         self.ticks = 0
 
+    @micropython.native  # when the estimate moves
     def set_jitter(self, jitter):
         """Adapt the target to the RFC 3550 A.8 jitter (timestamp units): one frame
         plus three mean deviations, within [min_ms, max_ms]."""
@@ -109,6 +113,7 @@ class JitterBuffer:
             self.hold += t - self.target  # grow now; shrinking waits for a calm second
         self.target = t
 
+    @micropython.native  # once per packet / frame
     def put(self, buf, off, plen, seq, ts_hi, ts_lo):
         """Store the payload buf[off:off+plen] of packet (seq, ts). Returns PUT_*."""
         if plen <= 0 or off < 0 or off + plen > len(buf):
@@ -135,6 +140,7 @@ class JitterBuffer:
                 return PUT_OK
         return self._put(buf, off, plen, seq, ts_hi, ts_lo)
 
+    @micropython.native  # once per packet off the common case
     def _put(self, buf, off, plen, seq, ts_hi, ts_lo):
         """put() in general: any length, any offset, resynchronising when needed."""
         spf = self.spf
@@ -187,6 +193,7 @@ class JitterBuffer:
             g711.copy(self.ring, 0, buf, off + part, plen - part)
         return status
 
+    @micropython.native  # once per packet / frame
     def get(self):
         """Next frame into self.out; returns its gain (see FADE)."""
         if not self.synced:
@@ -237,6 +244,7 @@ class JitterBuffer:
             return FADE[s]
         return 0
 
+    @micropython.native  # per lost or shed frame
     def _skip(self, shed):
         """Move the playout position on one frame, dropping what is there (counted as
         shed delay when shed is 1)."""

@@ -94,6 +94,7 @@ class UdpPort:
             self._p = select.poll()
         except (ImportError, AttributeError):
             pass
+        self.open(None, None)  # every attribute now: open() then only sets them, allocating nothing
 
     def open(self, sock, remote):
         self.close()
@@ -109,7 +110,7 @@ class UdpPort:
             sock.setblocking(False)
         except (AttributeError, OSError):
             pass
-        if self._into is None:
+        if self._into is None and sock is not None:
             try:
                 import select
 
@@ -201,6 +202,7 @@ class Pacer:
         self.lost = 0
         self.skipped = 0
 
+    @micropython.native  # once per frame (and per wait)
     def due(self):
         """0: run a frame now (the next deadline is scheduled); else µs to wait."""
         c = self.clock
@@ -247,11 +249,9 @@ class MediaSession:
     ):
         if pt not in (g711.PCMU, g711.PCMA) or ptime not in _PTIMES:
             raise ValueError("PCMU/PCMA with ptime 10, 20, 30 or 40")
-        self.clock = clock or Clock()
+        clock = clock or Clock()  # the pacer's (self.pacer.clock)
         self.source = source
         self.sink = sink
-        self.ptime_max = ptime
-        self.cname = cname
         n = 8 * ptime
         self.mic = dsp.MicPath(pt, source.fmt, source.rate, n, mic_shift, mic_gain)
         self.spk = dsp.SpeakerPath(pt, sink.rate, n, volume)
@@ -264,18 +264,26 @@ class MediaSession:
         self.stats = rtp.RecvStats()
         self.jb = jitter.JitterBuffer(n, ptime, jitter_min_ms, jitter_max_ms, pt)
         self.dtmf_tx = dtmf.DtmfSender(dtmf_pt, step=n, duration=1600, gap=3)
-        self._tdiff = self.clock.ticks_diff  # bound once: a bound method per call allocates
-        self.dtmf_rx = dtmf.DtmfReceiver(on_event=on_dtmf, ticks_diff=self._tdiff)
+        # ticks_diff bound once (a bound method per call allocates), kept as dtmf_rx.diff
+        self.dtmf_rx = dtmf.DtmfReceiver(on_event=on_dtmf, ticks_diff=clock.ticks_diff)
         # A whole number of audio packets: concatenated reads of equal-sized packets fill
         # it exactly, so only a mix with shorter ones (DTMF) can truncate the last.
         self.port = UdpPort(_RX_PACKETS * (rtp.HEADER + n))
-        self.pacer = Pacer(self.clock, 1000 * ptime)
-        self.rtcp = self._rtcp = None
-        self.ptime = ptime  # of the geometry in use: views are made again only when it changes
-        self.mic_buf = self.mic_all
+        self.pacer = Pacer(clock, 1000 * ptime)
+        self.rtcp = None
+        self._rtcp = cname  # until the first call with RTCP makes the Rtcp (kept for the next)
+        self.mic_buf = self.mic_all  # views of the geometry in use (made again when it changes)
         self.spk_buf = self.spk_all
         self.running = False
+        # Every attribute start() sets exists now, with its buffer views: a call's start then
+        # neither grows this object's dict (48 entries once took a 944-byte block at the
+        # answer, which a fragmented 144K heap did not have) nor makes views. 37 attributes
+        # at most: a 37-slot dict (592 B); one more takes 47 slots (752 B). So what another
+        # object holds is read there: the frame size is mic.samples, the telephone-event
+        # type dtmf_tx.pt, the clock pacer.clock, the first packet sender.packets == 0.
         self.pt = pt
+        self.tx_audio = self.port.view(self.tx, rtp.HEADER + n)
+        self.port.view(self.tx, rtp.HEADER + dtmf.PAYLOAD)  # the DTMF packet's, cached now
         self._zero()
         if sock is not None:
             self.start(sock, remote, pt, ptime, dtmf_pt, rtcp_sock, rtcp_remote)
@@ -290,20 +298,17 @@ class MediaSession:
             raise ValueError("PCMU/PCMA with ptime 10, 20, 30 or 40")
         self.stop()
         self._zero()
-        if ptime > self.ptime_max:
-            ptime = self.ptime_max  # RFC 4566 6: ptime is a hint; receiving any size works
-        n = self.samples = 8 * ptime
+        n = 8 * ptime
+        if n > len(self.payload):  # RFC 4566 6: ptime is a hint; receiving any size works
+            n = len(self.payload)
+            ptime = n // 8
         self.pt = pt
-        self.dtmf_pt = dtmf_pt
         self.mic.configure(pt, n)
         self.spk.configure(pt, n)
-        if ptime != self.ptime:
-            self.ptime = ptime
+        if len(self.mic_buf) != self.mic.in_bytes:  # another ptime: views of the new size
             self.mic_buf = memoryview(self.mic_all)[: self.mic.in_bytes]  # the source fills it whole
             self.spk_buf = memoryview(self.spk_all)[: self.spk.out_bytes]
         self.tx_audio = self.port.view(self.tx, rtp.HEADER + n)
-        self.tx_dtmf = self.port.view(self.tx, rtp.HEADER + dtmf.PAYLOAD)
-        self.silence = g711.silence_code(pt)
         self.sender.reset(pt)
         self.stats.reset(0)
         self.jb.configure(n, ptime, pt)
@@ -311,11 +316,11 @@ class MediaSession:
         self.dtmf_rx.reset()
         self.port.open(sock, remote)
         if rtcp_sock is not None:
-            if self._rtcp is None:
+            if not hasattr(self._rtcp, "poll"):  # still the cname
                 from mpsip.rtcp import Rtcp
 
-                self._rtcp = Rtcp(self.cname)
-            self._rtcp.start(rtcp_sock, rtcp_remote, self.clock)
+                self._rtcp = Rtcp(self._rtcp)
+            self._rtcp.start(rtcp_sock, rtcp_remote, self.pacer.clock)
         self.rtcp = self._rtcp if rtcp_sock is not None else None
         self.pacer.period = 1000 * ptime
         self.pacer.start()
@@ -325,13 +330,11 @@ class MediaSession:
     def _zero(self):
         self.mute_mic = False
         self.mute_speaker = False
-        self.have_peer = False
-        self.peer_hi = 0
+        self.peer_hi = -1  # no peer yet (an SSRC half is 0..65535)
         self.peer_lo = 0
         self.cand_hi = -1  # a new SSRC on probation (RFC 3550 A.1: two in sequence)
         self.cand_lo = 0
         self.cand_seq = 0
-        self.first = 1  # RFC 3551 4.1: marker on the first packet of the stream
         self.frames = 0
         self.jitter = 0  # RFC 3550 A.8 estimate last given to the jitter buffer
         self.rx_packets = 0
@@ -349,10 +352,7 @@ class MediaSession:
             self.rtcp.port.close()
             self.rtcp = None
 
-    # --- controls ---
-
-    def mute(self, on=True):
-        self.mute_mic = on
+    # --- controls (and mute_mic, mute_speaker: set them) ---
 
     def send_dtmf(self, digits):
         """Queue RFC 4733 events; returns how many digits were valid."""
@@ -360,6 +360,7 @@ class MediaSession:
 
     # --- the loop ---
 
+    @micropython.native
     def poll(self):
         """Run a frame if one is due. Returns 0 after a frame (call again), else the µs
         until the next one is due: sleep that long (asyncio.sleep_ms, time.sleep_us)."""
@@ -370,30 +371,32 @@ class MediaSession:
             return w
         if self.pacer.lost:  # a stall: the timestamps keep real time across the gap
             for _ in range(self.pacer.lost):
-                self.sender.advance(self.samples)
+                self.sender.advance(self.mic.samples)
             self.pacer.lost = 0
         self.frame()
         return 0
 
+    @micropython.native  # the frame and the packets: native code, faster and off the GC heap
     def frame(self):
         """One ptime step: mic -> RTP out; all pending RTP in; jitter -> speaker.
         (Hot path: attributes used twice are read into locals.)"""
-        now_us = self.clock.ticks_us()
-        n = self.samples
+        clock = self.pacer.clock
+        now_us = clock.ticks_us()
+        n = self.mic.samples
         tx = self.tx
         port = self.port
         sender = self.sender
         got = self.source.readinto(self.mic_buf)  # read even when muted: drains I2S DMA
         d = self.dtmf_tx
         if (d.code >= 0 or d.size) and d.next(sender, tx):
-            port.send(self.tx_dtmf)  # an RFC 4733 event replaces this tick's audio packet
+            port.send(port.view(tx, 16))  # an RFC 4733 event (12 + 4 bytes) replaces the audio
         else:
             if got and not self.mute_mic:
                 self.mic.process(self.mic_buf, self.payload)
             else:  # muted: keep sending encoded silence (the peer's jitter buffer and NAT stay fed)
-                g711.fill(tx, 12, n, self.silence)
-            sender.write(tx, self.pt, self.first, sender.ts_hi, sender.ts_lo, n)
-            self.first = 0
+                g711.fill(tx, 12, n, g711.silence_code(self.pt))
+            # RFC 3551 4.1: the marker on the first packet of the stream
+            sender.write(tx, self.pt, sender.packets == 0, sender.ts_hi, sender.ts_lo, n)
             port.send(self.tx_audio)
         sender.advance(n)
         for _ in range(_RX_READS):
@@ -415,18 +418,20 @@ class MediaSession:
             self.spk.process(jb.out, self.spk_buf, g)
         self.sink.write(self.spk_buf)
         if self.dtmf_rx.open or self.rtcp is not None:  # the ms clock only when needed
-            now_ms = self.clock.ticks_ms()
+            now_ms = clock.ticks_ms()
             if self.dtmf_rx.open:
                 self.dtmf_rx.poll(now_ms)
             if self.rtcp is not None:
                 self.rtcp.poll(self, now_ms)
         self.frames += 1
 
+    @micropython.native
     def _datagrams(self, n, now_us):
         port = self.port
         buf = port.buf
         h = self.hdr
         apt = self.pt
+        dpt = self.dtmf_tx.pt
         off = 0
         while off < n:
             if _parse(h, buf, off, n):  # rtp.OK is 0
@@ -438,7 +443,7 @@ class MediaSession:
             ssrc_lo = h[_SSRC_LO]
             end = n
             if not port.exact:  # maybe several datagrams: audio is one frame, an event 4 bytes
-                want = self.samples if pt == apt else (dtmf.PAYLOAD if pt == self.dtmf_pt else -1)
+                want = self.mic.samples if pt == apt else (dtmf.PAYLOAD if pt == dpt else -1)
                 p = h[_OFF] + want
                 if (
                     want >= 0
@@ -452,17 +457,17 @@ class MediaSession:
                     end = p
                     self.rx_split += 1
             off = end
-            if pt != apt and pt != self.dtmf_pt:
+            if pt != apt and pt != dpt:
                 self.rx_other += 1  # comfort noise, other codecs: not negotiated by us
                 continue
             if not port.latched:
                 port.latch(port.src)
             seq = h[_SEQ]
-            if ssrc_hi != self.peer_hi or ssrc_lo != self.peer_lo or not self.have_peer:
+            if ssrc_hi != self.peer_hi or ssrc_lo != self.peer_lo:
                 # Another SSRC: adopt the first source at once, a new one after two packets
                 # in sequence (RFC 3550 8.2, A.1: a re-INVITE or a transfer changes it; a
                 # stray or stale packet must not).
-                if self.have_peer:
+                if self.peer_hi >= 0:
                     if ssrc_hi != self.cand_hi or ssrc_lo != self.cand_lo or seq != (self.cand_seq + 1) & 0xFFFF:
                         self.cand_hi = ssrc_hi  # on probation
                         self.cand_lo = ssrc_lo
@@ -470,7 +475,6 @@ class MediaSession:
                         self.rx_other += 1
                         continue
                     self.ssrc_changes += 1
-                self.have_peer = True
                 self.peer_hi = ssrc_hi
                 self.peer_lo = ssrc_lo
                 self.cand_hi = -1
@@ -479,13 +483,13 @@ class MediaSession:
             ts_hi = h[_TS_HI]
             ts_lo = h[_TS_LO]
             if pt == apt:
-                if not self.stats.update(seq, ts_hi, ts_lo, now_us, self._tdiff):
+                if not self.stats.update(seq, ts_hi, ts_lo, now_us, self.dtmf_rx.diff):
                     continue  # RFC 3550 A.1: a restart candidate
                 self.jb.put(buf, h[_OFF], plen, seq, ts_hi, ts_lo)
             else:  # telephone-event timestamps stand still: no jitter sample (RFC 4733 2.3)
                 if not self.stats.update(seq, 0, 0, 0, None):
                     continue
-                self.dtmf_rx.packet(buf, h[_OFF], plen, ts_hi, ts_lo, self.clock.ticks_ms())
+                self.dtmf_rx.packet(buf, h[_OFF], plen, ts_hi, ts_lo, self.pacer.clock.ticks_ms())
             self.rx_packets += 1
 
     def close(self):

@@ -86,7 +86,7 @@ class Rtcp:
                 port.latch(port.src)
             self.parse(port.buf, n, s.ssrc_hi, s.ssrc_lo, elapsed)
         if c.ticks_diff(now_ms, self.due) >= 0:
-            k = self.build(s, m.stats, m.have_peer, m.peer_hi, m.peer_lo, elapsed)
+            k = self.build(s, m.stats, m.peer_hi >= 0, m.peer_hi, m.peer_lo, elapsed)
             port.send(port.view(self.buf, k))
             r = self._rng  # xorshift16: the RFC 3550 6.3.1 randomization, no allocation
             r ^= (r << 7) & 0xFFFF

@@ -1,14 +1,6 @@
 # WAV files as an audio source and sink (audio.py's interface): host only (the virtual
 # board, the tools, tests), never imported on a board.
-import struct
-
-
-def _u16(b, o):
-    return b[o] | (b[o + 1] << 8)
-
-
-def _u32(b, o):
-    return _u16(b, o) | (_u16(b, o + 2) << 16)
+from struct import pack, unpack_from
 
 
 class WavSource:
@@ -17,40 +9,32 @@ class WavSource:
     fmt = "s16"
 
     def __init__(self, path, loop=False):
-        self.f = open(path, "rb")
+        f = self.f = open(path, "rb")
         self.loop = loop
-        hdr = self.f.read(12)
-        if len(hdr) < 12 or hdr[0:4] != b"RIFF" or hdr[8:12] != b"WAVE":
-            self.f.close()
-            raise ValueError("not a RIFF/WAVE file")
         self.rate = 0
         pos = 12
-        while True:  # walk the chunks up to 'data'
-            ch = self.f.read(8)
+        ch = f.read(12)
+        ok = len(ch) == 12 and ch[0:4] == b"RIFF" and ch[8:12] == b"WAVE"
+        while ok:  # walk the chunks up to 'data'
+            ch = f.read(8)
             if len(ch) < 8:
-                self.f.close()
-                raise ValueError("no data chunk")
-            size = _u32(ch, 4)
-            pos += 8
-            if ch[0:4] == b"fmt ":
-                fmt = self.f.read(size)
-                if _u16(fmt, 0) != 1 or _u16(fmt, 2) != 1 or _u16(fmt, 14) != 16:
-                    self.f.close()
-                    raise ValueError("need 16-bit PCM mono")
-                self.rate = _u32(fmt, 4)
-            elif ch[0:4] == b"data":
+                ok = False
                 break
-            else:
-                self.f.read(size)
+            size = unpack_from("<I", ch, 4)[0]
+            pos += 8
+            if ch[0:4] == b"data":
+                break
+            body = f.read(size + (size & 1))  # RIFF chunks are word aligned
             pos += size + (size & 1)
-            if size & 1:
-                self.f.read(1)  # RIFF chunks are word aligned
-        if self.rate not in (8000, 16000):
-            self.f.close()
-            raise ValueError("need 8000 or 16000 Hz")
-        self.start = pos
+            if ch[0:4] == b"fmt " and len(body) >= 16:
+                tag, channels, self.rate = unpack_from("<HHI", body)
+                if tag != 1 or channels != 1 or unpack_from("<H", body, 14)[0] != 16:
+                    self.rate = -1  # refused below: need 16-bit PCM mono
+        if not ok or self.rate not in (8000, 16000):
+            f.close()
+            raise ValueError("need a 16-bit PCM mono WAV at 8000 or 16000 Hz")
+        self.start = self.pos = pos
         self.end = pos + size
-        self.pos = pos
         self.done = False
 
     def readinto(self, buf):
@@ -108,11 +92,4 @@ class WavSink:
 
 def header(rate, size):
     """The 44-byte header of a 16-bit mono PCM WAV holding size bytes of samples."""
-    return (
-        b"RIFF"
-        + struct.pack("<I", 36 + size)
-        + b"WAVEfmt "
-        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
-        + b"data"
-        + struct.pack("<I", size)
-    )
+    return pack("<4sI8sIHHIIHH4sI", b"RIFF", 36 + size, b"WAVEfmt ", 16, 1, 1, rate, 2 * rate, 2, 16, b"data", size)

@@ -22,13 +22,14 @@ from tools.lossy_relay import LossyRelay
 from .test_ua_peers import SipUa, compiled, registered_to  # noqa: F401 (compiled: a fixture)
 
 # The UA with media on the MicroPython unix port: the UA's own heap (test_ua_peers.UA_HEAP) and the
-# media: ~50 KB at `ready` (the media modules ~36 KB of imports, of which ~10 KB is the qstr pool
-# they make grow; one reused MediaSession ~7 KB; the G.711 tables of the codecs offered, ~0.9 KB a
-# law). Every test here passed 3 runs out of 3 at 160K (2026-11-24, with other work loading the
-# machine; 176K before tools/sipua.py stopped importing intercom.startup) and not at 152K or 144K
-# (MemoryError in the UA's signalling); MEDIA_HEAP is that plus one 8K step. MPSIP_MEDIA_HEAP
-# overrides it.
-MEDIA_HEAP = os.environ.get("MPSIP_MEDIA_HEAP", "168K")
+# media: ~45 KB (2026-11-25, a fresh process after the UA's imports): the media modules ~35 KB of
+# imports, of which ~7.4 KB is the sixth qstr pool their ~310 names open and ~2.8 KB those names;
+# one reused MediaSession ~7.2 KB, all made with it (a call's start allocates ~0.2 KB and grows no
+# dict); the G.711 tables of the codecs offered, ~0.9 KB a law; the tone 0.8 KB. Every test here
+# passed 6 runs out of 6 at 152K (2026-11-25, other work loading the machine and the UA's modules
+# changing meanwhile); at 144K only 4 runs of 9 passed (MemoryError in the UA's signalling), at
+# 136K none. MEDIA_HEAP is 152K plus one 8K step. MPSIP_MEDIA_HEAP overrides it.
+MEDIA_HEAP = os.environ.get("MPSIP_MEDIA_HEAP", "160K")
 
 PHONE_HZ = 440  # baresip's tone
 UA_HZ = 1000  # ours with --mic tone:HZ
