@@ -445,7 +445,7 @@ def test_ua_answer_names_the_header_and_returns_nonce_and_stale():
     from mpsip import auth
 
     values = ['Digest realm="r", nonce="n7", algorithm=MD5, qop="auth", stale=true']
-    for status, name in ((401, "Authorization"), (407, "Proxy-Authorization")):
+    for status, name in ((401, "authorization"), (407, "proxy-authorization")):
         got = auth.authorize(_Response(status, values), "INVITE", "sip:bob@r", "alice", "pw")
         assert got[0] == name and got[2] == "n7" and got[3] is True
         cred = digest_server.parse_authorization(got[1])
@@ -476,7 +476,7 @@ def test_ua_path_loads_auth_alone():
         from mpsip import auth
 
         value = ['Digest realm="r", nonce="n", algorithm=MD5, qop="auth"']
-        assert auth.authorize(_Response(401, value), "REGISTER", "sip:r", "alice", "pw")[0] == "Authorization"
+        assert auth.authorize(_Response(401, value), "REGISTER", "sip:r", "alice", "pw")[0] == "authorization"
         for name in names[1:]:
             assert "mpsip." + name not in sys.modules, name
     finally:
@@ -484,3 +484,23 @@ def test_ua_path_loads_auth_alone():
             if saved[name] is not None:
                 sys.modules["mpsip." + name] = saved[name]
                 setattr(mpsip, name, saved[name])
+
+
+def test_challenge_parsing_interns_no_character_a_peer_sends():
+    # MicroPython interns the one-character str that indexing a str gives, for good: a
+    # challenge parser walking the value by character grew the qstr pools with a nonce's
+    # letters (a new 7 KB pool in the middle of a registration, 2026-11-24). It walks bytes.
+    # Nothing interns characters above U+00FF ahead; CPython makes a new str each time.
+    from mpsip import auth
+
+    chars = b"\xc7\x80\xc7\x81\xc7\x82\xc7\x83".decode()  # U+01C0..U+01C3 (no case)
+
+    def interned(ch):
+        b = ch.encode()
+        return str(b, "utf-8") is str(b, "utf-8")
+
+    a, b, c, d = [chars[i : i + 1] for i in range(4)]  # (slices: chars[i] would intern)
+    assert not any(interned(x) for x in (a, b, c, d))
+    got = auth.challenges('Digest realm="%s\\%s", nonce=%s, %s=x' % (a, b, c, d))
+    assert got[0]["realm"] == a + b and got[0]["nonce"] == c and got[0][d] == "x"
+    assert not any(interned(x) for x in (a, b, c, d))

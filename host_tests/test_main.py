@@ -170,22 +170,3 @@ def test_the_modules_the_user_agent_lends_itself_are_loaded_once_at_boot_and_dro
     import mpsip
 
     assert "mpsip.rare" not in sys.modules and not hasattr(mpsip, "rare")
-
-
-def test_after_boot_walking_any_printable_ascii_text_interns_nothing():
-    # A header walked character by character (headers.split_list, the digest challenge
-    # parser) must not grow the qstr pools in the middle of a call: indexing a str interns
-    # the character on MicroPython, so the boot interns them all (startup.intern_ascii).
-    text = bytes(range(126, 31, -1)).decode()  # (not with chr(): that interns too)
-    startup.intern_ascii()
-    try:
-        from micropython import heap_lock, heap_unlock
-    except ImportError:  # CPython: nothing is interned, nothing to lock
-        assert [text[i] for i in range(len(text))] == list(text)
-        return
-    heap_lock()
-    try:
-        for i in range(len(text)):
-            text[i]  # a MemoryError here: a character that was not interned yet
-    finally:
-        heap_unlock()

@@ -65,16 +65,14 @@ from mpsip.ua import UserAgent, hostport, split_hostport  # noqa: E402
 
 if mem_alloc is not None:
     # As the station boots (intercom/startup.load_modules): load each module the UA lends
-    # itself (mpsip.ua._lent; its first poll() drops them) and intern the printable characters
-    # while the heap is whole - left to the first challenge, they grew the qstr pools by a
-    # 7 KB block mid-registration. Not by importing intercom.startup: its ~50 names would
-    # stay interned, and the call's own would then open a sixth qstr pool (7.6 KB).
+    # itself (mpsip.ua._lent; its first poll() drops them) while the heap is whole - left to
+    # the first challenge, their names grew the qstr pools by a 7 KB block mid-registration.
+    # Not by importing intercom.startup: its ~50 names would stay interned, and the call's
+    # own would then open a sixth qstr pool (7.6 KB).
     from mpsip.ua import _lent
 
     for a in _lent:
         __import__("mpsip." + a)
-    for a in range(32, 127):
-        chr(a)
     del a, _lent
 
 if hasattr(time, "ticks_ms"):

@@ -36,8 +36,7 @@ LENT = ("mpsip.rare", "mpsip.regrare", "mpsip.auth")
 
 
 def load_modules(names=CALL_MODULES, lent=LENT):
-    """Load the modules of a call, then intern the lent modules' names (see LENT) and the
-    printable characters (see intern_ascii)."""
+    """Load the modules of a call, then intern the lent modules' names (see LENT)."""
     for name in names:
         __import__(name)
         gc.collect()
@@ -47,19 +46,7 @@ def load_modules(names=CALL_MODULES, lent=LENT):
         except ImportError:  # not in this build
             pass
         drop(name)
-    intern_ascii()
     gc.collect()
-
-
-def intern_ascii():
-    """Intern the 95 printable ASCII characters. MicroPython interns the one-character str
-    that indexing or iterating a str gives (s[i]: a qstr, no object), so the parsers that walk
-    a header character by character (quoted lists, digest challenges) intern every character
-    the peer happens to send: on 2026-11-24 a nonce's letters opened a new 7 KB qstr pool
-    in the middle of the first registration. Done here, while the heap is whole, that costs
-    ~1 KB once, and walking any ASCII text later allocates nothing."""
-    for c in range(32, 127):
-        chr(c)  # chr interns its result, as indexing does
 
 
 def drop(name):

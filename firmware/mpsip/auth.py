@@ -51,77 +51,83 @@ def _items(s):
     token68 seen] items; digest_server parses credentials with it too.
 
     Commas separate both params and challenges; a token not followed by '=' starts a new
-    scheme. Param names are lower-cased. Unquoted values run to ',' or whitespace."""
-    if isinstance(s, (bytes, bytearray)):
+    scheme. Param names are lower-cased. Unquoted values run to ',' or whitespace.
+    The walk is over bytes: indexing a str makes (on MicroPython interns) a one-character
+    str, and a nonce's characters would grow the qstr pools in the middle of a call."""
+    if isinstance(s, str):
+        s = s.encode()
+    elif not isinstance(s, (bytes, bytearray)):
+        raise DigestError("not text")
+
+    def text(b):
         try:
-            s = bytes(s).decode()
+            return str(b, "utf-8")
         except UnicodeError:
             raise DigestError("not UTF-8") from None
-    if not isinstance(s, str):
-        raise DigestError("not text")
+
     out = []
     cur = None
     after_scheme = False
     i = 0
     n = len(s)
     while True:
-        while i < n and s[i] in " \t\r\n":
+        while i < n and s[i] in b" \t\r\n":
             i += 1
         if i >= n:
             return out
-        if s[i] == ",":
+        if s[i] == 44:  # ','
             after_scheme = False
             i += 1
             continue
         j = i
-        while j < n and s[j] not in ' \t\r\n,="':
+        while j < n and s[j] not in b' \t\r\n,="':
             j += 1
         if j == i:
             raise DigestError("bad char")
-        name = s[i:j]
+        name = text(s[i:j])
         k = j
-        while k < n and s[k] in " \t\r\n":
+        while k < n and s[k] in b" \t\r\n":
             k += 1
         bare = after_scheme and not cur[1] and not cur[2]
-        if k < n and s[k] == "=":
+        if k < n and s[k] == 61:  # '='
             m = j
-            while m < n and s[m] == "=":
+            while m < n and s[m] == 61:
                 m += 1
             e = m
-            while e < n and s[e] in " \t\r\n":
+            while e < n and s[e] in b" \t\r\n":
                 e += 1
-            if bare and (m - j > 1 or e >= n or s[e] == ","):
+            if bare and (m - j > 1 or e >= n or s[e] == 44):
                 cur[2] = True  # token68, e.g. "Negotiate YII==": not ours, skipped
                 i = m
                 continue
             if cur is None:
                 raise DigestError("no scheme")
             k += 1
-            while k < n and s[k] in " \t\r\n":
+            while k < n and s[k] in b" \t\r\n":
                 k += 1
-            if k < n and s[k] == '"':
+            if k < n and s[k] == 34:  # '"'
                 # RFC 7230 3.2.6: quoted-string with quoted-pair escapes.
-                val = ""
+                val = b""
                 i = k + 1
                 while True:
-                    q = s.find('"', i)
+                    q = s.find(b'"', i)
                     if q < 0:
                         raise DigestError("open quote")
-                    b = s.find("\\", i, q)
+                    b = s.find(b"\\", i, q)
                     if b < 0:
                         break
-                    val += s[i:b] + s[b + 1]  # b < q, so the escaped character exists
+                    val += s[i:b] + s[b + 1 : b + 2]  # b < q, so the escaped character exists
                     i = b + 2
                 val += s[i:q]
                 i = q + 1
             else:
                 i = k
-                while i < n and s[i] not in " \t\r\n,":
+                while i < n and s[i] not in b" \t\r\n,":
                     i += 1
                 val = s[k:i]
                 if not val:
                     raise DigestError("no value")
-            cur[1][name.lower()] = val
+            cur[1][name.lower()] = text(val)
             after_scheme = False
         elif bare:
             cur[2] = True
@@ -247,7 +253,7 @@ def authorize(resp, method, uri, user, password):
         cnonce = hexlify(urandom(8)).decode() if qop else None
         # RFC 3261 22.2/22.3: a 401 is answered with Authorization, a 407 with Proxy-Authorization.
         return (
-            "Proxy-Authorization" if proxy else "Authorization",
+            "proxy-authorization" if proxy else "authorization",  # the Message's keys
             answer(p, qop, method, uri, user, password, "00000001", cnonce),
             p["nonce"],
             p.get("stale", "").lower() == "true",
