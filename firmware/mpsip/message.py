@@ -10,8 +10,8 @@
 # it, a scan that grows with the code loaded (0.3 us a str on the bench, 1.5 us with 2,000
 # more qstrs). So parse() cuts header lines with bytes.find and makes one str per line, the
 # value: the name is looked up in _KEYS by its bytes. to_bytes() joins bytes, which are not
-# interned. The tables learn the names a program meets (capped): a table of every name would
-# cost heap on import, when a user agent only ever meets a few dozen.
+# interned. The tables hold the names nearly every peer sends (a table of every name would
+# cost heap on import, when a user agent only ever meets a few dozen).
 #
 # Heap: this module stays resident on a 96 KB board, and every def, class, name and constant
 # costs heap once imported. So tables are strings (a tuple of strings costs ~64 B an item)
@@ -20,18 +20,45 @@ from mpsip.error import SipParseError, phrase
 from mpsip.headers import parse_address, parse_via, split_list
 from mpsip.uri import _TOKEN, _bad, parse_u32, parse_uri
 
-# Learnt: a header line's start as it arrived (bytes, b"\r\nName: " with the previous line's
-# end) -> its key; a key -> b"\r\nName: " as to_bytes() writes it, the same object in the
-# first table when a peer spells the name as we do (most do: ~64 B a name saved; a user
-# agent writes its REGISTER before it reads anything, so parse() finds the spelling); a name
-# as a program gave it (str) -> its key, only when it is not already the key (a lower-case
-# long name, what the user agent uses). Three tables: MicroPython warns when a dict
-# compares bytes with an equal str. Each keeps up to 24 names shorter than 32 bytes: at
-# most ~3.5 KB a table on the unix port (about half on ESP32), ~2.3 KB in all for the names
-# a user agent meets; past that a name is worked out again each time it comes.
-_KEYS = {}
+# A key (the lower-case long name) -> b"\r\nName: " as to_bytes() writes it; those bytes -> the
+# key, for parse(), which looks a header line's start up as it arrived (most peers spell these
+# names as we do); a name as a program gave it (str) -> its key, when it is not the key
+# already (three tables: MicroPython warns when a dict compares bytes with an equal str).
+# The names nearly every peer sends are there from the import, made while the heap is whole,
+# the keys the code's own interned strings. Learnt as they first came, in the middle of a
+# registration or a call, each name's objects (and a str for its key) were made between the
+# call's and stayed there, cutting the heap into pieces: a test UA's largest free block was
+# 14-19 KB with the tables learnt as names came, 46 KB with them full from the start
+# (micropython.mem_info, 2026-11-24). Up to 24 a table: one more spelling is learnt; past
+# that, other names and spellings are worked out again each time they come.
+_SPELL = {
+    "via": b"\r\nVia: ",
+    "from": b"\r\nFrom: ",
+    "to": b"\r\nTo: ",
+    "call-id": b"\r\nCall-ID: ",
+    "cseq": b"\r\nCSeq: ",
+    "contact": b"\r\nContact: ",
+    "max-forwards": b"\r\nMax-Forwards: ",
+    "content-type": b"\r\nContent-Type: ",
+    "record-route": b"\r\nRecord-Route: ",
+    "route": b"\r\nRoute: ",
+    "allow": b"\r\nAllow: ",
+    "supported": b"\r\nSupported: ",
+    "user-agent": b"\r\nUser-Agent: ",
+    "server": b"\r\nServer: ",
+    "expires": b"\r\nExpires: ",
+    "www-authenticate": b"\r\nWWW-Authenticate: ",
+    "proxy-authenticate": b"\r\nProxy-Authenticate: ",
+    "authorization": b"\r\nAuthorization: ",
+    "proxy-authorization": b"\r\nProxy-Authorization: ",
+    "allow-events": b"\r\nAllow-Events: ",
+    "date": b"\r\nDate: ",
+    "accept": b"\r\nAccept: ",
+    "session-expires": b"\r\nSession-Expires: ",
+}
+_KEYS = {b"\r\nContent-Length: ": "content-length"}
+_KEYS.update((v, k) for k, v in _SPELL.items())
 _NAMES = {}
-_SPELL = {}
 
 # The methods RFC 3261 and its extensions define; the three that form dialogs come first.
 _METHODS = " INVITE SUBSCRIBE REFER ACK BYE CANCEL OPTIONS REGISTER INFO NOTIFY MESSAGE PRACK UPDATE PUBLISH "
