@@ -30,9 +30,11 @@ class Sum:
 def _call(a, b, clock):
     """The same call on any pair of sessions: talk, a DTMF digit each way, talk."""
     got = []
+    got_b = []
     a.sink = Sum()
     b.sink = Sum()
     a.dtmf_rx.on_event = lambda d, ms: got.append(d)
+    b.dtmf_rx.on_event = lambda d, ms: got_b.append(d)
     clock.t = 1000000
     run(clock, (a, b), 12)
     b.send_dtmf("5")
@@ -46,7 +48,7 @@ def _call(a, b, clock):
         a.jb.played,
         b.jb.played,
         a.jb.concealed,
-        b.dtmf_rx.get(),
+        got_b,
         got,
         a.port.latched,
         b.port.latched,
@@ -81,7 +83,7 @@ def test_a_reused_session_behaves_as_a_fresh_one():
     assert (a.sender.ssrc_hi, a.sender.ssrc_lo, a.sender.seq, a.sender.ts_hi) != old
     assert a.sender.packets == 0 and a.frames == 0
     assert a.jb.count == 0 and not a.jb.synced and a.jb.played == 0 and a.jb.spf == 160
-    assert a.dtmf_tx.code < 0 and a.dtmf_tx.size == 0 and a.dtmf_rx.size == 0 and not a.dtmf_rx.open
+    assert a.dtmf_tx.code < 0 and a.dtmf_tx.size == 0 and not a.dtmf_rx.open
     assert not a.port.latched and not a.port.connected and a.port.remote == B_ADDR
     assert a.peer_hi < 0 and a.stats.received == 0 and not a.mute_mic
     assert a.mic.law == g711.PCMU and a.mic.samples == 160 and len(a.mic_buf) == a.mic.in_bytes

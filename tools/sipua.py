@@ -63,18 +63,6 @@ import time  # noqa: E402
 from mpsip.transport import Udp  # noqa: E402
 from mpsip.ua import UserAgent, hostport, split_hostport  # noqa: E402
 
-if mem_alloc is not None:
-    # As the station boots (intercom/startup.load_modules): load each module the UA lends
-    # itself (mpsip.ua._lent; its first poll() drops them) while the heap is whole - left to
-    # the first challenge, their names grew the qstr pools by a 7 KB block mid-registration.
-    # Not by importing intercom.startup: its ~50 names would stay interned, and the call's
-    # own would then open a sixth qstr pool (7.6 KB).
-    from mpsip.ua import _lent
-
-    for a in _lent:
-        __import__("mpsip." + a)
-    del a, _lent
-
 if hasattr(time, "ticks_ms"):
     clock = time  # MicroPython: time has ticks_ms/ticks_us/ticks_add/ticks_diff itself
 else:  # CPython: the same wrapping arithmetic
@@ -151,6 +139,13 @@ class Driver:
             server = hostport(o["call"])
         else:
             server = (host, 5060)
+        codecs = tuple(o.get("codecs", "PCMU,PCMA").split(","))
+        if [k for k in _MEDIA if k in o]:
+            # First, while the heap is whole: the media code and every buffer of a call's media
+            # (made once, kept) sit at its bottom, under what the UA allocates and frees.
+            from sipua_media import Media  # its code stays out of the heap of a UA without media
+
+            self.m = Media(self, o, host, clock, out, codecs)
         self.t = Udp(host, port)
         self.ua = UserAgent(
             self.t,
@@ -163,13 +158,20 @@ class Driver:
             expires=int(o.get("expires", "600")),
             local=(host, port),
             rtp_port=int(o.get("rtp-port", "40000")),
-            codecs=tuple(o.get("codecs", "PCMU,PCMA").split(",")),
+            codecs=codecs,
             on_event=self.event,
         )
-        if [k for k in _MEDIA if k in o]:
-            from sipua_media import Media  # its code stays out of the heap of a UA without media
+        if mem_alloc is not None:
+            # As the station boots (intercom/startup.load_modules): load each module the UA
+            # lends itself (mpsip.ua._lent; its first poll() drops them) while the heap is whole
+            # - left to the first challenge, their names grew the qstr pools by a 7 KB block
+            # mid-registration. Last: dropped, they leave one free piece at the heap's top, not
+            # a hole under the UA. Not by importing intercom.startup: its ~50 names would stay
+            # interned, and the call's own would then open a sixth qstr pool (7.6 KB).
+            from mpsip.ua import _lent
 
-            self.m = Media(self, o, host, clock, out)
+            for a in _lent:
+                __import__("mpsip." + a)
         out("ready", "port=%d" % port, heap())
         if reg:
             self.op = clock.ticks_us()

@@ -11,9 +11,10 @@ _SENDING = ("sendrecv", "sendonly")  # our direction after the offer/answer (RFC
 
 
 class Media:
-    def __init__(self, driver, o, host, clock, out):
+    def __init__(self, driver, o, host, clock, out, codecs):
         """driver: the sipua Driver (its ua, and num() for the event lines); clock and out:
-        sipua's (sipua runs as __main__: importing it from here would load a second copy)."""
+        sipua's (sipua runs as __main__: importing it from here would load a second copy);
+        codecs: those the UA offers (made before it, while the heap is whole)."""
         self.d = driver
         self.clock = clock
         self.out = out
@@ -24,7 +25,6 @@ class Media:
         self.rtp = None  # the call's RTP socket
         self.remote = None  # its peer's (address, port) from SDP
         self.dtmf_at = None  # ticks_ms when --dtmf goes out
-        codecs = driver.ua.codecs
         # The session (every buffer of a call's media) and the G.711 tables (~0.9 KB per
         # law) are made now, while the heap is in one piece, and kept: a call's start then
         # allocates next to nothing.

@@ -1,7 +1,5 @@
 # DTMF as RFC 4733 telephone-events (payload: event 8 bits | E R volume(6) |
-# duration 16 bits, in timestamp units), sent and received on the audio stream,
-# plus digits from SIP INFO fed into the same event queue.
-import array
+# duration 16 bits, in timestamp units), sent and received on the audio stream.
 
 try:
     from micropython import const
@@ -55,8 +53,9 @@ class DtmfSender:
     def press(self, digits):
         """Queue each valid digit of a str; returns how many were queued."""
         n = 0
-        for ch in digits:
-            c = DIGITS.find(ch.upper())  # RFC 4733 event code (any case), or -1
+        for i in range(len(digits)):
+            # a slice, not `for ch in digits`: MicroPython interns each character it iterates
+            c = DIGITS.find(digits[i : i + 1].upper())  # RFC 4733 event code (any case), or -1
             if c >= 0 and self.size < len(self.queue):
                 self.queue[(self.head + self.size) % len(self.queue)] = c
                 self.size += 1
@@ -107,30 +106,23 @@ def _sub(a, b):
 
 
 class DtmfReceiver:
-    """One event per key press from RFC 4733 packets or SIP INFO.
-
-    An event is reported when its end packet arrives, or - when every end packet is
-    lost - when a packet with a new timestamp arrives or nothing was heard for
-    timeout_ms. Packets with an already reported timestamp (the repeated end packets)
-    are ignored. Read events with get(), or pass on_event(digit, duration_ms).
+    """One event per key press from RFC 4733 packets, passed to on_event(digit,
+    duration_ms) (digit: a one-character str). An event is reported when its end
+    packet arrives, or - when every end packet is lost - when a packet with a new
+    timestamp arrives or nothing was heard for timeout_ms. Packets with an already
+    reported timestamp (the repeated end packets) are ignored. (SIP INFO digits do
+    not come here: the UA reports them itself.)
     """
 
-    def __init__(self, rate=8000, timeout_ms=200, on_event=None, ticks_diff=_sub, size=16):
-        self.rate_k = rate // 1000
+    def __init__(self, timeout_ms=200, on_event=None, ticks_diff=_sub):
         self.timeout_ms = timeout_ms
         self.on_event = on_event
         self.diff = ticks_diff
-        self.codes = bytearray(size)
-        self.durs = array.array("i", [0] * size)
         self.reset()
 
     def reset(self):
-        """A new call: no event open, none queued, none reported."""
-        self.head = 0
-        self.size = 0
-        self.overflow = 0
+        """A new call: no event open, none reported."""
         self.bad = 0
-        self.duration = 0  # of the event get() returned last, ms
         self.open = False
         self.code = 0
         self.dur = 0
@@ -152,7 +144,7 @@ class DtmfReceiver:
         if ts_hi == self.done_hi and ts_lo == self.done_lo:
             return  # a repeated end packet, or a late one of an event already reported
         if self.open and (ts_hi != self.ts_hi or ts_lo != self.ts_lo):
-            self._push(-1, 0)  # its end packets were all lost
+            self._end()  # its end packets were all lost
         if code > 15:
             return  # not DTMF (flash, tones): RFC 4733 receivers may ignore events
         if not self.open:
@@ -165,49 +157,20 @@ class DtmfReceiver:
             self.dur = dur
         self.last_ms = now_ms
         if end:
-            self._push(-1, 0)
+            self._end()
 
     @micropython.native  # once per frame while an event is open
     def poll(self, now_ms):
         """Report an open event nothing was heard of for timeout_ms."""
         if self.open and self.diff(now_ms, self.last_ms) >= self.timeout_ms:
-            self._push(-1, 0)
+            self._end()
 
-    def feed_info(self, digit, duration_ms=250):
-        """A digit from SIP INFO (application/dtmf-relay Signal=): same queue. Returns
-        False for something that is not a DTMF digit."""
-        c = DIGITS.find(digit.upper()) if len(digit) == 1 else -1
-        if c < 0:
-            return False
-        self._push(c, duration_ms)
-        return True
-
-    def _push(self, code, ms):
-        """Report an event (on_event, and the queue get() reads); code -1: the RTP event
-        now open, which is closed and remembered (its repeated end packets are ignored)."""
-        if code < 0:
-            self.open = False
-            self.done_hi = self.ts_hi
-            self.done_lo = self.ts_lo
-            code = self.code
-            ms = self.dur // self.rate_k
+    def _end(self):
+        """Report the open event, closed and remembered (its repeated end packets are
+        ignored). Its duration: RFC 4733 2.5.1.3, in timestamp units (8 kHz G.711)."""
+        self.open = False
+        self.done_hi = self.ts_hi
+        self.done_lo = self.ts_lo
         if self.on_event is not None:
-            self.on_event(DIGITS[code], ms)
-        if self.size == len(self.codes):
-            self.overflow += 1
-            return
-        i = (self.head + self.size) % len(self.codes)
-        self.codes[i] = code
-        self.durs[i] = ms
-        self.size += 1
-
-    def get(self):
-        """The next digit as a one-character str, or None; its duration (ms) is left
-        in self.duration."""
-        if self.size == 0:
-            return None
-        c = self.codes[self.head]
-        self.duration = self.durs[self.head]
-        self.head = (self.head + 1) % len(self.codes)
-        self.size -= 1
-        return DIGITS[c]
+            c = self.code
+            self.on_event(DIGITS[c : c + 1], self.dur // 8)  # a slice: DIGITS[c] would intern

@@ -120,38 +120,19 @@ def dec_table(law):
     return t
 
 
-# The kernels (re-exported: jitter, media, dsp and tests call g711.copy and g711.fill)
+# The kernels (re-exported: jitter, media, dsp and tests call g711.copy and g711.fill;
+# tests and tools/bench_media.py the codec kernels, kernel(src, n, dst, table): no bounds checked)
 try:
     from mpsip._g711v import copy_v as copy  # noqa: F401
-    from mpsip._g711v import dec_v as dec_kernel
-    from mpsip._g711v import enc_v as enc_kernel
+    from mpsip._g711v import dec_v as dec_kernel  # noqa: F401
+    from mpsip._g711v import enc_v as enc_kernel  # noqa: F401
     from mpsip._g711v import fill_v as fill  # noqa: F401
 
     VIPER = True
 except ImportError:  # CPython, or a port without the native emitter: the plain twins
     from mpsip._g711p import copy_py as copy  # noqa: F401
-    from mpsip._g711p import dec_py as dec_kernel
-    from mpsip._g711p import enc_py as enc_kernel
+    from mpsip._g711p import dec_py as dec_kernel  # noqa: F401
+    from mpsip._g711p import enc_py as enc_kernel  # noqa: F401
     from mpsip._g711p import fill_py as fill  # noqa: F401
 
     VIPER = False
-
-
-def encode(law, src, dst, n=None):
-    """Encode n int16 LE samples (default: all of src) into dst; returns n."""
-    if n is None:
-        n = len(src) // 2
-    if 2 * n > len(src) or n > len(dst):
-        raise ValueError("buffer too small")  # the viper kernels do not check bounds
-    enc_kernel(src, n, dst, enc_table(law))
-    return n
-
-
-def decode(law, src, dst, n=None):
-    """Decode n codes (default: all of src) into int16 LE samples in dst; returns n."""
-    if n is None:
-        n = len(src)
-    if n > len(src) or 2 * n > len(dst):
-        raise ValueError("buffer too small")
-    dec_kernel(src, n, dst, dec_table(law))
-    return n
