@@ -1,5 +1,6 @@
-# mprun-heap: 112K needs 104K: ~83 KB stays between tests (the firmware's SDP and a call's
-# modules, the fakes; a sixth qstr pool of ~7 KB) and a test peaks ~20 KB above (issue 3)
+# mprun-heap: 104K needs 100K: the process holds, beside the UA, the fakes, the scripted peer's
+# parsed copies and the test code (~70 KB between tests); the UA itself runs its peer tests
+# (Kamailio, SIPp, baresip) at the board's 96K: host_tests/peers/test_ua_peers.py (issue 3)
 # Calls through the user agent, callee side, against a scripted peer on a fake wire, stepped
 # clock: ringing, the answer retransmitted until the ACK, CANCEL, reject, re-INVITE, INFO, BYE,
 # Timer C (the caller side: test_call.py).
