@@ -3,7 +3,8 @@
 import os
 import sys
 
-from hal.host import COMMANDS, Platform, Recorder, mic_from
+from hal.host import COMMANDS, Platform
+from hal.recorder import Recorder
 
 from mpsip.audio import ToneSource
 from mpsip.wav import WavSource
@@ -90,14 +91,14 @@ def test_recorder_writes_a_wav_that_plays_back_at_every_half_second_and_at_close
 
 
 def test_microphone_is_a_tone_or_a_looping_wav():
-    m = mic_from("tone:440", 16000)
+    m = rig({"host": {"mic": "tone:440", "rate": 16000}})[0].mic
     assert isinstance(m, ToneSource) and m.rate == 16000
     path = TMP + "-mic.wav"
     rec = Recorder(path)
     rec.write(bytearray(200))
     rec.close()
     try:
-        m = mic_from(path, 8000)
+        m = rig({"host": {"mic": path}})[0].mic
         buf = bytearray(320)
         assert isinstance(m, WavSource) and m.loop
         assert m.readinto(buf) == 320 and m.readinto(buf) == 320  # 200 bytes, looped

@@ -8,6 +8,7 @@ from struct import pack_into
 from media_fakes import A_ADDR, B_ADDR, MP, CpySock, FakeClock, MpSock, Tone, heap_lock, heap_unlock
 
 from intercom import sound
+from intercom.peak import peak_py
 from mpsip import g711
 
 gc.collect()
@@ -23,7 +24,7 @@ class Levels:
 
     def write(self, buf):
         if self.n < len(self.seen):
-            self.seen[self.n] = 1 if sound.peak_py(buf, len(buf) // 2) > 1000 else 0
+            self.seen[self.n] = 1 if peak_py(buf, len(buf) // 2) > 1000 else 0
         self.n += 1
 
     def marks(self, start=0):
@@ -119,7 +120,7 @@ def test_peak_twins_agree():
     try:  # the viper twin, as Sound loads it for a half-duplex board
         from intercom._peakv import peak_v as peak
     except ImportError:  # CPython
-        peak = sound.peak_py
+        peak = peak_py
     buf = bytearray(320)
     seed = 12345
     for trial in range(20):
@@ -129,8 +130,8 @@ def test_peak_twins_agree():
         if trial == 0:
             buf[0] = 0x00
             buf[1] = 0x80  # -32768: the largest magnitude
-        assert peak(buf, 160) == sound.peak_py(buf, 160)
-    assert sound.peak_py(buf, 0) == 0
+        assert peak(buf, 160) == peak_py(buf, 160)
+    assert peak_py(buf, 0) == 0
 
 
 def test_each_end_keeps_its_tone_level_whatever_the_mic_gain():

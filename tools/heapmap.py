@@ -1,7 +1,7 @@
 """Where the door station's heap goes, on the MicroPython unix port (64-bit: 8-byte pointers,
 32-byte GC blocks), with the firmware as `make deploy` builds it (.mpy, main.py as source).
 
-    python tools/heapmap.py [--heap 224K] [--no-station] [--fit] [--json build/heapmap.json]
+    python tools/heapmap.py [--heap 224K] [--no-station] [--refresh] [--fit] [--json build/heapmap.json]
 
 1. imports: a fresh interpreter imports the station's modules one by one in the order the
    station loads them (each module after the ones it imports), and prints per module the
@@ -13,6 +13,11 @@
    answers, the phone hangs up; the console command `heap` gives the heap in use after a
    collection at each point: boot, idle registered, in a call, after the call, and (from
    micropython.mem_info(), which the command also prints) the largest free piece of it.
+   With --refresh, the station also registers again in the middle of the call (the console's
+   net-down / net-up: back after a loss it registers, as it does for a refresh), so the
+   REGISTER, its 401 and the lent modules that answer it (mpsip.regrare, mpsip.auth) meet a
+   heap that holds a call: the real peak, which a call alone does not reach (a registrar that
+   challenges every REGISTER does this at every refresh that falls in a call);
 3. --fit (slower, ~1 min): the smallest heap, in 8K steps, at which 2. passes with no
    MemoryError on the console.
 Prints a table and writes build/heapmap.json. The yardstick for heap work: quick (~5 s
@@ -204,8 +209,9 @@ def import_costs(board_dir, order, micropython, heap="1024K"):
 # ---------------------------------------------------------------- the station, live
 
 
-def station_heap(board_dir, heap, log=None):
-    """{"boot", "registered", "in_call", "after_call": bytes in use} of the running station."""
+def station_heap(board_dir, heap, log=None, refresh=False):
+    """{"boot", "registered", "in_call", ("refreshed",) "after_call": bytes in use} of the
+    running station; refresh: it registers again in the call (see the module's doc)."""
     from tools.phone import Phone
     from tools.proxy import LoopbackProxy
 
@@ -247,6 +253,12 @@ def station_heap(board_dir, heap, log=None):
         board.wait("connected", 10)
         time.sleep(1.0)  # frames flow: the jitter buffer and the codec at work
         out["in_call"] = used("in_call")
+        if refresh:
+            board.send("net-down")
+            board.wait("error", 5, what="network")
+            board.send("net-up")
+            board.wait("registered", 10)
+            out["refreshed"] = used("refreshed")
         phone.hangup()
         board.wait("call-ended", 5)
         time.sleep(0.3)
@@ -261,28 +273,28 @@ def station_heap(board_dir, heap, log=None):
     return out
 
 
-def fits(board_dir, heap):
+def fits(board_dir, heap, refresh=False):
     """True when the station boots, registers, makes a call and ends it at this heap with no
     MemoryError (caught or not) on its console."""
     try:
-        out = station_heap(board_dir, heap)
+        out = station_heap(board_dir, heap, refresh=refresh)
     except Exception:  # noqa: BLE001 - a timeout (a call that never came) is a no too
         return False
     return not out.get("errors")
 
 
-def smallest_heap(board_dir, lo_k, hi_k, step_k=8):
+def smallest_heap(board_dir, lo_k, hi_k, step_k=8, refresh=False):
     """The smallest heap (KB, a multiple of step_k) in lo_k..hi_k at which fits(); None if
     not even hi_k does. A bisection: the boundary is not sharp (fragmentation), so it is a
     yardstick to compare changes by, not a heap to run with: give that a margin."""
-    if not fits(board_dir, "%dK" % hi_k):
+    if not fits(board_dir, "%dK" % hi_k, refresh):
         return None
     lo, hi = lo_k // step_k, hi_k // step_k  # fits at hi; below lo untested
-    if fits(board_dir, "%dK" % (lo * step_k)):
+    if fits(board_dir, "%dK" % (lo * step_k), refresh):
         return lo * step_k
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if fits(board_dir, "%dK" % (mid * step_k)):
+        if fits(board_dir, "%dK" % (mid * step_k), refresh):
             hi = mid
         else:
             lo = mid
@@ -324,7 +336,7 @@ def report(rows, totals, station, heap):
     if station:
         lines.append("station (heap %s, KB in use after gc.collect()):" % heap)
         free = station.get("largest_free", {})
-        for k in ("boot", "registered", "in_call", "after_call"):
+        for k in ("boot", "registered", "in_call", "refreshed", "after_call"):
             if k in station:
                 piece = "   largest free piece %s KB" % kb(free[k]) if k in free else ""
                 lines.append("  %-20s %8s%s" % (k.replace("_", " "), kb(station[k]), piece))
@@ -339,6 +351,7 @@ def main(argv=None):
     ap.add_argument("--no-station", action="store_true", help="import costs only (no proxy, phone, board)")
     ap.add_argument("--json", default=os.path.join(ROOT, "build", "heapmap.json"))
     ap.add_argument("--verbose", action="store_true", help="print the board's console")
+    ap.add_argument("--refresh", action="store_true", help="register again in the middle of the call")
     ap.add_argument(
         "--fit", action="store_true", help="also find the smallest heap (8K steps) for boot, registration and a call"
     )
@@ -355,16 +368,18 @@ def main(argv=None):
     rows, totals = import_costs(board_dir, order, mp)
     station = None
     if not args.no_station:
-        station = station_heap(board_dir, args.heap, log=print if args.verbose else None)
+        station = station_heap(board_dir, args.heap, log=print if args.verbose else None, refresh=args.refresh)
     smallest = None
     if args.fit:
-        smallest = smallest_heap(board_dir, 96, int(args.heap.rstrip("Kk")))
+        smallest = smallest_heap(board_dir, 96, int(args.heap.rstrip("Kk")), refresh=args.refresh)
     print(report(rows, totals, station, args.heap))
     if args.fit:
-        print("smallest heap for boot, registration and a call: %s" % ("%dK" % smallest if smallest else "none"))
+        what = "a call with a registration in it" if args.refresh else "a call"
+        print("smallest heap for boot, registration and %s: %s" % (what, "%dK" % smallest if smallest else "none"))
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         out = {"heap": args.heap, "imports": rows, "totals": totals, "station": station, "smallest_k": smallest}
+        out["refresh"] = args.refresh
         json.dump(out, f, indent=1)
     print("wrote %s" % os.path.relpath(args.json, ROOT))
     return 1 if station and station.get("errors") else 0

@@ -7,13 +7,14 @@
 # finds room. The internal buffers (ibuf) are capped at _MAX_DELAY_MS of audio each:
 # what sits in them is delay added to the call (ITU-T G.114: keep one-way delay low;
 # 60 ms on the board leaves the network and the jitter buffer most of 150 ms).
+import select
+import socket
 import sys
 import time
 
 import machine
 import network
 
-from hal import Sockets
 from intercom.leds import STATES
 from mpsip.audio import SilenceSource
 
@@ -115,9 +116,11 @@ class NoSpeaker:
         pass
 
 
-class Platform(Sockets):
+class Platform:
     def __init__(self, board, cfg, out):
-        Sockets.__init__(self)
+        self.poller = select.poll()
+        # ipoll (MicroPython) reuses one result tuple: no allocation per round of the loop
+        self._wait = getattr(self.poller, "ipoll", self.poller.poll)
         self.out = out
         pins = board.get("pins") or {}
         i2s = board.get("i2s") or {}
@@ -216,6 +219,30 @@ class Platform(Sockets):
 
     def ip(self):
         return self.nic.ifconfig()[0] if self.nic is not None else "0.0.0.0"
+
+    # --- sockets (RTP) and the loop's sleep ----------------------------------------------------
+    def open_rtp(self, ip, port):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(socket.getaddrinfo(ip, port)[0][-1])
+        return s
+
+    def address(self, host, port):
+        return socket.getaddrinfo(host, port)[0][-1]
+
+    def watch(self, sock):
+        self.poller.register(sock, select.POLLIN)
+
+    def unwatch(self, sock):
+        try:
+            self.poller.unregister(sock)
+        except (KeyError, OSError, ValueError):
+            pass
+
+    def wait(self, ms):
+        """Sleep up to ms, less when something watched becomes readable."""
+        for _ in self._wait(ms):
+            break
 
     # --- the loop ------------------------------------------------------------------------
     def feed(self):

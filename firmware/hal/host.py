@@ -10,82 +10,49 @@
 #   WAV recording of everything the speaker plays (calls, ring-back, tones), or nothing;
 # - the network is the host's: up, at "ip" (default 127.0.0.1), unless `net-down`.
 import select
+import socket
 import sys
 
-from hal import Sockets
 from mpsip.audio import NullSink, ToneSource
 
 COMMANDS = ("press", "release", "quit", "heap", "net-down", "net-up")
 
 
-class Recorder:
-    """16-bit mono WAV of every frame written; the header is brought up to date every
-    25 frames (half a second) and at close(), so a board that is killed leaves a file
-    that plays up to the last half second. (mpsip.wav is imported where a WAV is used:
-    a board with a tone for a microphone and no recording keeps its 2.8 KB free.)"""
-
-    def __init__(self, path, rate=8000):
-        from mpsip.wav import header
-
-        self.header = header
-        self.rate = rate
-        self.f = open(path, "wb")
-        self.size = 0
-        self.n = 0
-        self._header()
-
-    def _header(self):
-        self.f.seek(0)
-        self.f.write(self.header(self.rate, self.size))
-        self.f.seek(44 + self.size)
-
-    def write(self, buf):
-        self.f.write(buf)
-        self.size += len(buf)
-        self.n += 1
-        if self.n % 25 == 0:
-            self._header()
-
-    def close(self):
-        if self.f is not None:
-            self._header()
-            self.f.close()
-            self.f = None
-
-
-def mic_from(spec, rate):
-    """'tone:HZ' or a WAV file name -> an audio source."""
-    if spec.startswith("tone:"):
-        return ToneSource(int(spec[5:]), rate)
-    from mpsip.wav import WavSource
-
-    return WavSource(spec, loop=True)
-
-
-class Platform(Sockets):
+class Platform:
     def __init__(self, board, cfg, out, stdin=None):
-        Sockets.__init__(self)
+        self.poller = select.poll()
+        # ipoll (MicroPython) reuses one result tuple: no allocation per round of the loop
+        self._wait = getattr(self.poller, "ipoll", self.poller.poll)
         self.out = out
         host = board.get("host") or {}
         self.host_ip = host.get("ip", "127.0.0.1")
         rate = host.get("rate", 8000)
-        self.mic = mic_from(host.get("mic", "tone:440"), rate)
+        mic = host.get("mic", "tone:440")
+        if mic.startswith("tone:"):
+            self.mic = ToneSource(int(mic[5:]), rate)
+        else:  # a WAV played in a loop (mpsip.wav is loaded only for one)
+            from mpsip.wav import WavSource
+
+            self.mic = WavSource(mic, loop=True)
         spk = host.get("speaker", "")
-        self.speaker = Recorder(spk, rate) if spk else NullSink(rate)
+        if spk:  # a board that records loads the recorder's module (hal/recorder.py)
+            from hal.recorder import Recorder
+
+            self.speaker = Recorder(spk, rate)
+        else:
+            self.speaker = NullSink(rate)
         self.mic_shift = 16
         self.half_duplex = board.get("duplex") == "half"
         self.link = True
         self.relay_on = None
         self.pattern = None
         self.feeds = 0
-        self.console = select.poll()
         self.stdin = stdin or sys.stdin
-        try:
+        try:  # on the loop's poller: a line typed wakes its sleep, and input() asks it too
             self.poller.register(self.stdin, select.POLLIN)
-            self.console.register(self.stdin, select.POLLIN)
+            self.fd = self.stdin.fileno()  # what CPython's poll names it by
         except (OSError, ValueError, AttributeError, TypeError):  # no console (a test's stdin)
             self.stdin = None
-        self._peek = getattr(self.console, "ipoll", self.console.poll)
         self.pending = ""  # what was read beyond the first whole line
 
     # --- outputs -------------------------------------------------------------------------
@@ -105,8 +72,9 @@ class Platform(Sockets):
         if "\n" not in self.pending:
             if self.stdin is None:
                 return None
-            for _ in self._peek(0):
-                break
+            for x in self._wait(0):  # readable now: the console, or only sockets?
+                if x[0] is self.stdin or x[0] == self.fd:
+                    break
             else:
                 return None
             # MicroPython's stdin reads what it is asked for, a line; CPython's TextIOWrapper
@@ -120,7 +88,6 @@ class Platform(Sockets):
                 got = self.stdin.readline()
             if not got:  # end of input: no console any more (the board runs on)
                 self.poller.unregister(self.stdin)
-                self.console.unregister(self.stdin)
                 self.stdin = None
             self.pending += got
             if "\n" not in self.pending:
@@ -148,6 +115,30 @@ class Platform(Sockets):
 
     def ip(self):
         return self.host_ip
+
+    # --- sockets (RTP) and the loop's sleep ----------------------------------------------------
+    def open_rtp(self, ip, port):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(socket.getaddrinfo(ip, port)[0][-1])
+        return s
+
+    def address(self, host, port):
+        return socket.getaddrinfo(host, port)[0][-1]
+
+    def watch(self, sock):
+        self.poller.register(sock, select.POLLIN)
+
+    def unwatch(self, sock):
+        try:
+            self.poller.unregister(sock)
+        except (KeyError, OSError, ValueError):
+            pass
+
+    def wait(self, ms):
+        """Sleep up to ms, less when something watched becomes readable."""
+        for _ in self._wait(ms):
+            break
 
     # --- the loop ------------------------------------------------------------------------
     def feed(self):

@@ -1,4 +1,4 @@
-# The viper twin of sound.peak_py, imported only on MicroPython (ptr8 exists only in
+# The viper twin of intercom/peak.py's peak_py, imported only on MicroPython (ptr8 exists only in
 # viper code). Both must return the same number for the same frame (test_sound.py).
 import micropython
 

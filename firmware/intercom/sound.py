@@ -36,19 +36,6 @@ _GATE_LEVEL = const(1000)  # speaker peak above which the far end counts as spea
 _GATE_HANG = const(12)  # frames (240 ms) the microphone stays muted after that
 
 
-def peak_py(buf, n):
-    """Largest |sample| of the first n s16 LE samples of buf (every one: a stride would
-    miss tones whose period it divides)."""
-    m = 0
-    for i in range(0, 2 * n, 2):
-        v = buf[i] | (buf[i + 1] << 8)
-        if v & 0x8000:
-            v = 0x10000 - v
-        if v > m:
-            m = v
-    return m
-
-
 class Player:
     """One end of the audio with a tone that replaces its frames while one plays: the
     microphone as MediaSession's source (readinto) or the speaker as its sink (write, where
@@ -146,7 +133,7 @@ class Sound:
             try:
                 from intercom._peakv import peak_v as gate
             except ImportError:  # CPython, or a port without the native emitter
-                gate = peak_py
+                from intercom.peak import peak_py as gate
         self.speaker = Player(speaker, spk, gate)
         # Made now, while the heap is whole, with the preferred codec's G.711 tables (0.9 KB
         # since the segment encoder; the old 4 KB mu-law table, built at a call's answer,

@@ -144,7 +144,8 @@ def resolve(host, port):
 
 
 def start_sip(st, ip):
-    """The user agent, the sound and the application for the network at ip; registers."""
+    """The user agent, the sound and the application for the network at ip (the Station
+    registers once this module is dropped)."""
     from intercom.app import Intercom
     from mpsip.ua import UserAgent, split_hostport
 
@@ -203,5 +204,3 @@ def start_sip(st, ip):
     st.app.servers = [resolve(*s) for s in (reg, backup) if s]
     if hasattr(st.transport, "sock"):
         plat.watch(st.transport.sock)
-    st.ua.register()
-    st.leds.set("registering")

@@ -96,14 +96,15 @@ class Station:
                         self.app.button(what == "press")
                 elif what == "quit":
                     self.running = False
-                elif what == "heap":
-                    self.out("EVENT heap used=%d free=%d" % heap())
-                    try:  # and its map's summary: "max free sz" is the largest free piece
-                        from micropython import mem_info  # (in GC blocks; tools/heapmap.py)
+                elif what == "heap":  # in use and free after a collection, and the heap's map
+                    gc.collect()  # ("max free sz" is its largest free piece, in GC blocks: heapmap.py)
+                    try:
+                        from micropython import mem_info
 
+                        self.out("EVENT heap used=%d free=%d" % (gc.mem_alloc(), gc.mem_free()))
                         mem_info()
-                    except ImportError:  # CPython
-                        pass
+                    except ImportError:  # CPython cannot tell
+                        self.out("EVENT heap used=0 free=0")
             except MemoryError:
                 # A heap too fragmented for a datagram, a timer's message or a new call:
                 # report it, collect and carry on (the transactions retransmit what was lost;
@@ -125,19 +126,23 @@ class Station:
                 sip = self.cfg["sip"]
                 if not (sip["registrar"] and sip["user"]):
                     self.leds.set("error")
-                elif self.ua is None or ip != self.ip:
-                    self.stop_sip()
-                    self.ip = ip
-                    # Once per network (at boot, and when the address changed): its code lives
-                    # in the boot module, loaded for it and dropped again.
-                    from intercom import startup
-
-                    try:
-                        startup.start_sip(self, ip)
-                    finally:
-                        startup.drop("intercom.startup")
                 else:
-                    self.ua.register()  # back after a loss: the registrar may have dropped us
+                    if self.ua is None or ip != self.ip:
+                        self.stop_sip()
+                        self.ip = ip
+                        # Once per network (at boot, and when the address changed): its code
+                        # lives in the boot module, loaded for it and dropped again.
+                        from intercom import startup
+
+                        try:
+                            startup.start_sip(self, ip)
+                        finally:
+                            startup.drop("intercom.startup")
+                        del startup  # (this name kept it alive for the whole round)
+                    # A new UA's first REGISTER once the boot module is garbage (it lends
+                    # mpsip.regrare: with both, a 136K heap had no room for it); again after a
+                    # loss: the registrar may have dropped us meanwhile.
+                    self.ua.register()
                     self.leds.set("registering")
             elif not ok and self.net_up:
                 self.net_up = False
@@ -200,15 +205,6 @@ class Station:
         self.out("EVENT exit")
 
 
-def heap():
-    """(bytes in use, bytes free) after a collection; (0, 0) where gc cannot tell (CPython)."""
-    gc.collect()
-    try:
-        return gc.mem_alloc(), gc.mem_free()
-    except AttributeError:
-        return 0, 0
-
-
 def main(config_path="config.json", board_path="board.json", platform=None, clock=None, out=None, preload=None):
     """Boot and run until `quit` (the host's console) or forever (a board)."""
     from intercom import startup
@@ -218,7 +214,8 @@ def main(config_path="config.json", board_path="board.json", platform=None, cloc
     st, board = startup.start(config_path, board_path, platform, clock, out or _print, preload)
     startup.drop("intercom.startup")
     del startup  # its code and what it read are garbage now
-    st.out("EVENT boot board=%s heap=%d" % (board, heap()[0]))
+    gc.collect()
+    st.out("EVENT boot board=%s heap=%d" % (board, gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0))
     st.run()
     return st
 
