@@ -8,13 +8,13 @@
 # what sits in them is delay added to the call (ITU-T G.114: keep one-way delay low;
 # 60 ms on the board leaves the network and the jitter buffer most of 150 ms).
 import select
-import socket
 import sys
 import time
 
 import machine
 import network
 
+import hal
 from intercom.leds import STATES
 from mpsip.audio import SilenceSource
 
@@ -220,29 +220,12 @@ class Platform:
     def ip(self):
         return self.nic.ifconfig()[0] if self.nic is not None else "0.0.0.0"
 
-    # --- sockets (RTP) and the loop's sleep ----------------------------------------------------
-    def open_rtp(self, ip, port):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(socket.getaddrinfo(ip, port)[0][-1])
-        return s
-
-    def address(self, host, port):
-        return socket.getaddrinfo(host, port)[0][-1]
-
-    def watch(self, sock):
-        self.poller.register(sock, select.POLLIN)
-
-    def unwatch(self, sock):
-        try:
-            self.poller.unregister(sock)
-        except (KeyError, OSError, ValueError):
-            pass
-
-    def wait(self, ms):
-        """Sleep up to ms, less when something watched becomes readable."""
-        for _ in self._wait(ms):
-            break
+    # --- sockets (RTP) and the loop's sleep: hal/__init__.py's, shared with the other platform
+    open_rtp = hal.open_rtp
+    address = hal.address
+    watch = hal.watch
+    unwatch = hal.unwatch
+    wait = hal.wait
 
     # --- the loop ------------------------------------------------------------------------
     def feed(self):

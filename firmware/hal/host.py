@@ -10,9 +10,9 @@
 #   WAV recording of everything the speaker plays (calls, ring-back, tones), or nothing;
 # - the network is the host's: up, at "ip" (default 127.0.0.1), unless `net-down`.
 import select
-import socket
 import sys
 
+import hal
 from mpsip.audio import NullSink, ToneSource
 
 COMMANDS = ("press", "release", "quit", "heap", "net-down", "net-up")
@@ -116,29 +116,12 @@ class Platform:
     def ip(self):
         return self.host_ip
 
-    # --- sockets (RTP) and the loop's sleep ----------------------------------------------------
-    def open_rtp(self, ip, port):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(socket.getaddrinfo(ip, port)[0][-1])
-        return s
-
-    def address(self, host, port):
-        return socket.getaddrinfo(host, port)[0][-1]
-
-    def watch(self, sock):
-        self.poller.register(sock, select.POLLIN)
-
-    def unwatch(self, sock):
-        try:
-            self.poller.unregister(sock)
-        except (KeyError, OSError, ValueError):
-            pass
-
-    def wait(self, ms):
-        """Sleep up to ms, less when something watched becomes readable."""
-        for _ in self._wait(ms):
-            break
+    # --- sockets (RTP) and the loop's sleep: hal/__init__.py's, shared with the other platform
+    open_rtp = hal.open_rtp
+    address = hal.address
+    watch = hal.watch
+    unwatch = hal.unwatch
+    wait = hal.wait
 
     # --- the loop ------------------------------------------------------------------------
     def feed(self):
