@@ -41,3 +41,18 @@ def raises(exc_type, fn, *args):
     except exc_type as e:
         return e
     raise AssertionError("%s not raised" % exc_type.__name__)
+
+
+def emptied(*tables):
+    """Empty module-level dicts for a test (message's learnt tables); returns the function
+    that puts them back as they were, for the tests after it in the same process."""
+    saved = [dict(t) for t in tables]
+    for t in tables:
+        t.clear()
+
+    def restore():
+        for i in range(len(tables)):
+            tables[i].clear()
+            tables[i].update(saved[i])
+
+    return restore

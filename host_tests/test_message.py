@@ -2,7 +2,7 @@
 from mpsip.headers import Address, parse_address, parse_params, parse_via, scan_quoted, split_list
 from mpsip.message import Request, Response, SipParseError, parse, validate
 from mpsip.uri import parse_hostport, parse_uri, unescape
-from support import raises
+from support import emptied, raises
 
 INVITE = (
     b"INVITE sip:bob@example.com SIP/2.0\r\n"
@@ -404,18 +404,13 @@ def test_learnt_names_and_spellings_stay_bounded():
         assert r.headers == [("z-mine-%d" % i, "z")] and b"\r\nZ-Mine-%d: z\r\n" % i in r.to_bytes()
     assert len(message._KEYS) <= 24 and len(message._NAMES) <= 24 and len(message._SPELL) <= 24
     long = "X-N" + "n" * 40  # long names are not kept at all, even with room
-    saved = dict(message._KEYS), dict(message._SPELL)
-    message._KEYS.clear()
-    message._SPELL.clear()
+    restore = emptied(message._KEYS, message._SPELL)
     try:
         assert parse(b"OPTIONS sip:a@b SIP/2.0\r\n%s: v\r\n\r\n" % long.encode()).get(long) == "v"
         assert b"\r\n%s: v\r\n" % long.encode() in Request("OPTIONS", "sip:a@b", [(long, "v")]).to_bytes()
         assert not message._KEYS and not message._SPELL
     finally:  # the tables as the import made them, for the other tests
-        message._KEYS.clear()
-        message._KEYS.update(saved[0])
-        message._SPELL.clear()
-        message._SPELL.update(saved[1])
+        restore()
 
 
 def test_status_line_forms():

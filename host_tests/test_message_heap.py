@@ -3,7 +3,7 @@ from mpsip import message, sdp
 from mpsip.headers import split_list
 from mpsip.message import Request, SipParseError, parse
 from mpsip.uri import parse_hostport, parse_uri
-from support import raises
+from support import emptied, raises
 
 
 def test_parsers_intern_no_character_a_peer_sends():
@@ -47,16 +47,11 @@ def test_the_names_nearly_every_peer_sends_are_known_from_the_import():
 
 
 def test_a_name_spelt_as_we_write_it_is_one_object_in_both_tables():
-    saved = dict(message._KEYS), dict(message._SPELL)
-    message._KEYS.clear()
-    message._SPELL.clear()
+    restore = emptied(message._KEYS, message._SPELL)
     try:
         _shared()
     finally:  # the tables as the import made them, for the other tests
-        message._KEYS.clear()
-        message._KEYS.update(saved[0])
-        message._SPELL.clear()
-        message._SPELL.update(saved[1])
+        restore()
 
 
 def _shared():

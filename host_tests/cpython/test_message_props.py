@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mpsip.message import Request, Response, SipParseError, parse
+from support import emptied
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "rfc4475")
 CORPUS = [open(os.path.join(DATA, n), "rb").read() for n in sorted(os.listdir(DATA)) if n.endswith(".dat")]
@@ -92,8 +93,7 @@ def test_header_lines_read_the_same_whether_their_names_are_learnt_or_not(lines)
 
     head = "".join("\r\n%s%s%s" % (case(name), sep, value) for name, case, sep, value in lines)
     data = ("OPTIONS sip:a@b SIP/2.0%s\r\n\r\n" % head).encode()
-    saved = dict(message._KEYS)
-    message._KEYS.clear()  # names met for the first time ...
+    restore = emptied(message._KEYS)  # names met for the first time ...
     try:
         first = parse(data).headers
         again = parse(data).headers  # ... and learnt
@@ -101,8 +101,7 @@ def test_header_lines_read_the_same_whether_their_names_are_learnt_or_not(lines)
             parse(b"OPTIONS sip:a@b SIP/2.0\r\nX-Other-%d: v\r\n\r\n" % len(message._KEYS))
         assert first == again == parse(data).headers == [(message.canonical(n), v) for n, _, _, v in lines]
     finally:  # the table as the import made it, for the other tests
-        message._KEYS.clear()
-        message._KEYS.update(saved)
+        restore()
 
 
 @settings(max_examples=500, deadline=None)
