@@ -33,7 +33,7 @@
 #     EVENT exit dropped=0 tx=0 calls=0 ms=31980 t=95210
 # Media, for the connected call (one at a time, as on the intercom), paced every ptime
 # from this loop by MediaSession (mpsip.media); on with --media or any option below
-# (without, calls carry no RTP and the media modules' ~50 KB of heap stay unloaded):
+# (without, calls carry no RTP and the media modules' ~45 KB of heap stay unloaded):
 #   --mic tone:HZ | PATH.wav   what we send (16-bit mono WAV, looped; default silence)
 #   --record PATH.wav   what we receive (the n-th call after the first: PATH-n.wav)
 #   --dtmf DIGITS       RFC 4733 events 0.5 s after connected (received ones: EVENT dtmf
