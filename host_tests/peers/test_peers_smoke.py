@@ -6,7 +6,6 @@ ways, DTMF, hangup), registrar restart, the SIPp scenarios in tools/sipp/ run ag
 a phone behind tools/lossy_relay.py. Missing peers skip (or fail with MPSIP_REQUIRE_PEERS=1).
 """
 
-import os
 import socket
 import time
 
@@ -184,7 +183,6 @@ def test_uac_flood_scenario_leaves_baresip_answering_options(phone, sipp):
     assert bob.running() and bob.registered()
 
 
-@pytest.mark.skipif(os.environ.get("MPSIP_SLOW_PEERS") != "1", reason="takes 33 s; MPSIP_SLOW_PEERS=1 runs it")
 def test_uac_no_ack_scenario_gets_a_bye_after_64_t1(kamailio, phone, sipp):
     phone("bob")
     s = sipp(
