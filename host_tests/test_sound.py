@@ -5,6 +5,7 @@
 import gc
 from struct import pack_into
 
+from g711codec import encode_sample
 from media_fakes import A_ADDR, B_ADDR, MP, CpySock, FakeClock, MpSock, Tone, heap_lock, heap_unlock
 
 from intercom import sound
@@ -46,8 +47,8 @@ class Far:
     def frame(self):
         p = self.pkt
         pack_into("!BBHII", p, 0, 0x80, 0, self.seq, self.seq * 160, 0x1234)
-        hi = g711.encode_sample(g711.PCMU, 8000) if self.loud else 0xFF
-        lo = g711.encode_sample(g711.PCMU, -8000) if self.loud else 0xFF
+        hi = encode_sample(g711.PCMU, 8000) if self.loud else 0xFF
+        lo = encode_sample(g711.PCMU, -8000) if self.loud else 0xFF
         for i in range(160):
             p[12 + i] = hi if (i // 8) & 1 else lo  # 500 Hz
         self.seq += 1

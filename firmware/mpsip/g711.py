@@ -38,33 +38,6 @@ def silence_code(law):
     return SILENCE_ULAW if law == PCMU else SILENCE_ALAW
 
 
-def encode_sample(law, x):
-    """Reference encoder (ITU-T G.191 STL ulaw_compress/alaw_compress) for one int16."""
-    if law == PCMU:
-        absno = ((~x) >> 2) + 33 if x < 0 else (x >> 2) + 33
-        if absno > 0x1FFF:
-            absno = 0x1FFF
-        i = absno >> 6
-        seg = 1
-        while i:
-            seg += 1
-            i >>= 1
-        out = ((8 - seg) << 4) | (15 - ((absno >> seg) & 15))
-        return out | 0x80 if x >= 0 else out
-    if law != PCMA:
-        raise ValueError("law must be PCMU or PCMA")
-    ix = (~x) >> 4 if x < 0 else x >> 4
-    if ix > 15:
-        iexp = 1
-        while ix > 31:
-            ix >>= 1
-            iexp += 1
-        ix += (iexp << 4) - 16
-    if x >= 0:
-        ix |= 0x80
-    return ix ^ 0x55
-
-
 def decode_sample(law, code):
     """Reference decoder (ITU-T G.191 STL ulaw_expand/alaw_expand) for one code byte."""
     if law == PCMU:
