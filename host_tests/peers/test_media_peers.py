@@ -1,7 +1,8 @@
 """Calls with audio and DTMF between mpsip's user agent (MicroPython unix port) and a baresip phone.
 
-tools/sipua.py runs the UA from the compiled .mpy tree, its MediaSession paced every 20 ms from its
-loop: the microphone a tone (--mic tone:HZ) or a WAV file, what it receives recorded (--record).
+tools/sipua.py runs the UA from a ROMFS image of the compiled .mpy tree under `-X heapsize=96K`,
+its MediaSession paced every 20 ms from its loop: the microphone a tone (--mic tone:HZ) or a WAV
+file, what it receives recorded (--record).
 baresip plays a tone of its own (aufile) and records what it receives (sndfile *-dec.wav). Both
 directions of call through Kamailio, PCMU and PCMA each forced on both sides: each recording holds
 the other side's tone (frequency estimated here within 2%), over most of the call; DTMF keyed in
@@ -21,17 +22,14 @@ from tools.lossy_relay import LossyRelay
 
 from .test_ua_peers import SipUa, compiled, registered_to  # noqa: F401 (compiled: a fixture)
 
-# The UA with media on the MicroPython unix port: the UA's own heap (test_ua_peers.UA_HEAP) and the
-# media: ~45 KB (2026-11-25, a fresh process after the UA's imports): the media modules ~35 KB of
-# imports, of which ~7.4 KB is the sixth qstr pool their ~310 names open and ~2.8 KB those names;
-# one reused MediaSession ~7.2 KB, all made with it (a call's start allocates ~0.2 KB and grows no
-# dict); the G.711 tables of the codecs offered, ~0.9 KB a law; the tone 0.8 KB. sipua makes all of
-# it first, before the UserAgent, and loads the UA's lent modules last (dropped, they leave one free
-# piece at the top): the largest free piece at boot 20.7 -> 35.5 KB. Every test here passed 3 runs
-# of 3 at 144K (2026-11-25, other work loading the machine); at 136K each run of 3 failed one test
-# (PCMA, the phone calls, WAV microphone: MemoryError for ~800 B at the INVITE), at 128K more.
-# MEDIA_HEAP is 144K plus one 8K step. MPSIP_MEDIA_HEAP overrides it.
-MEDIA_HEAP = os.environ.get("MPSIP_MEDIA_HEAP", "152K")
+# The UA with media on the MicroPython unix port at the board's 96K, run from a ROMFS image
+# (tools/romfs.py: the firmware's .mpy files mapped outside the heap and imported in place, as a
+# board built with ROMFS does; `make deploy ROMFS=1`). Heap in use after a collection, 2026-11-25:
+# ~70 KB ready, ~81-82 KB in a call (EVENT connected heap=). From .mpy files instead, each module's
+# bytecode and constants are copied into the heap: the same tests then needed 144K (3 runs of 3;
+# at 136K a MemoryError for ~800 B at the INVITE). At 96K from ROMFS every test here passed 3 runs
+# of 3 on 2026-11-25. MPSIP_MEDIA_HEAP overrides it.
+MEDIA_HEAP = os.environ.get("MPSIP_MEDIA_HEAP", "96K")
 
 PHONE_HZ = 440  # baresip's tone
 UA_HZ = 1000  # ours with --mic tone:HZ
@@ -44,7 +42,7 @@ def media_ua(started, compiled):  # noqa: F811
     """Factory: media_ua("--answer", ...) -> a running SipUa with an RTP port of its own."""
 
     def make(*args, rtp_port=None):
-        ua = SipUa(workdir=started.dir("sipua"), heap=MEDIA_HEAP)
+        ua = SipUa(workdir=started.dir("sipua"), heap=MEDIA_HEAP, rom=True)
         ua.rtp_port = rtp_port or peers.free_port(tcp=False)
         ua.record = os.path.join(ua.dir, "heard.wav")
         return started.add(ua).start("--rtp-port", ua.rtp_port, "--record", ua.record, *args)

@@ -12,13 +12,14 @@ Missing peers skip (or fail with MPSIP_REQUIRE_PEERS=1). The no-ACK case waits o
 import os
 import re
 import socket
+import sys
 import time
 
 import pytest
 from torture import expected, rfc4475
 
 from support import read_data
-from tools import peers
+from tools import peers, romfs
 from tools import run_micropython_tests as mprun
 from tools.lossy_relay import LossyRelay
 
@@ -32,6 +33,8 @@ from .conftest import USERS
 UA_HEAP = os.environ.get("MPSIP_UA_HEAP", "96K")
 
 MICROPYPATH = ":".join((".frozen", os.path.join(mprun.BUILD, "firmware"), os.path.join(mprun.BUILD, "tools")))
+# The same .mpy files as one ROMFS image (tools/romfs.py), as a board built with ROMFS runs them.
+ROMFS_IMAGE = os.path.join(mprun.BUILD, "sipua.romfs")
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +42,7 @@ def compiled():
     """The firmware as a board runs it (.mpy, as tools/run_micropython_tests.py builds it) and
     sipua beside it."""
     mprun.compile_tree(("firmware", "tools"))  # tools/sipua.py and sipua_media.py
+    romfs.build(ROMFS_IMAGE, os.path.join(mprun.BUILD, "firmware"), os.path.join(mprun.BUILD, "tools"))
 
 
 class SipUa(peers._Proc):
@@ -46,14 +50,19 @@ class SipUa(peers._Proc):
 
     name = "sipua"
 
-    def __init__(self, workdir=None, heap=UA_HEAP):
+    def __init__(self, workdir=None, heap=UA_HEAP, rom=False):
         super().__init__(workdir)
         self.port = peers.free_port(tcp=False)
         self.heap = heap
+        self.rom = rom  # run from ROMFS_IMAGE, not from the .mpy files
         self.used = set()
 
     def start(self, *args):
-        argv = ["env", "MICROPYPATH=" + MICROPYPATH, mprun.MICROPYTHON, "-X", "heapsize=" + self.heap]
+        if self.rom:
+            run = [sys.executable, os.path.join(peers.ROOT, "tools", "romfs.py"), "run", ROMFS_IMAGE]
+            argv = ["env", "MICROPYPATH=.frozen"] + run + ["-X", "heapsize=" + self.heap]
+        else:
+            argv = ["env", "MICROPYPATH=" + MICROPYPATH, mprun.MICROPYTHON, "-X", "heapsize=" + self.heap]
         self._spawn(argv + ["-m", "sipua", "--port", str(self.port)] + [str(a) for a in args], cwd=peers.ROOT)
         self.wait_event("ready")
         return self
