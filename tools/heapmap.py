@@ -39,7 +39,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 from tools import demo  # noqa: E402
-from tools.virtual_board import romfs_beside  # noqa: E402
+from tools.virtual_board import interpreter, romfs_beside  # noqa: E402
 
 
 def _tuple_in(path, name):
@@ -172,12 +172,7 @@ def import_costs(board_dir, order, micropython, heap="1024K"):
     """[{module, bytes, qstrs, qstr_bytes}] and the totals, from one fresh interpreter (with the
     board's ROMFS image mounted first when it has one)."""
     env = dict(os.environ, MICROPYPATH=".frozen:./lib:")
-    argv = ["-X", "heapsize=" + heap, "-c", _PROBE % (order,)]
-    image = romfs_beside(board_dir)
-    if os.path.exists(image):
-        argv = [sys.executable, os.path.join(HERE, "romfs.py"), "run", image] + argv
-    else:
-        argv = [micropython] + argv
+    argv = interpreter(micropython, romfs_beside(board_dir)) + ["-X", "heapsize=" + heap, "-c", _PROBE % (order,)]
     p = subprocess.run(argv, cwd=board_dir, env=env, capture_output=True, text=True, timeout=60)
     if p.returncode:
         raise SystemExit("heapmap: the import probe failed:\n" + p.stdout[-2000:] + p.stderr[-2000:])

