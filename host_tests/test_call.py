@@ -152,3 +152,51 @@ def test_our_own_calls_never_make_us_refuse_and_a_full_table_never_stops_a_hangu
     assert methods(wire) == ["BYE"] and c.reason == "hangup"
     ua.close()  # every call ends (close() skipped every second one once)
     assert ua.calls == [] and [c.reason for c in calls] == ["cancelled"] * 3
+
+
+def test_a_response_again_after_its_transaction_went_early_is_acked_by_the_call_or_dropped():
+    # Beyond the bound on our finished transactions (transaction.py shed) the one nearest its
+    # end goes: a retransmitted 407 then meets none (dropped: no ACK, no second INVITE), a
+    # retransmitted 200 goes to the call (ACKed again while it lasts, dropped once it ended).
+    from mpsip.transaction import TERMINATED
+
+    ua, clock, wire, events, c, inv = _outgoing()
+    ch = answer(inv, 407, extra=(("Proxy-Authenticate", CHALLENGE % ("nx", "")),))
+    deliver(ua, ch, REG)
+    first = ua.txs.match(parse(ch))
+    inv = parse(wire.sent[-1][0])
+    ok = answer(inv, 200, body=sdp_answer(inv))
+    inv = None
+    deliver(ua, ok, REG)
+    ack = wire.sent[-1]
+    assert c.state == "connected"
+    for u in ("sip:b@127.0.0.1", "sip:c@127.0.0.1", "sip:d@127.0.0.1", "sip:e@127.0.0.1"):
+        wire.sent = []
+        clock.t += 10  # (the one nearest its end goes: the first ones here)
+        b = ua.call(u)  # a burst of calls, each refused
+        deliver(ua, answer(wire.last(), 486), REG)
+        assert b.state == "ended"
+    assert first.state == TERMINATED and c.itx.state == TERMINATED  # both went early
+    wire.sent = []
+    dropped = ua.dropped
+    deliver(ua, ch, REG)
+    assert wire.sent == [] and c.state == "connected" and ua.dropped == dropped + 1
+    deliver(ua, ok, REG)
+    assert wire.sent == [ack]
+    c.hangup()
+    wire.sent = []
+    deliver(ua, ok, REG)
+    assert wire.sent == [] and ua.dropped == dropped + 2
+
+
+def test_their_bye_is_taken_with_the_table_full_of_requests_at_work():
+    ua, clock, wire, events = make(max_tx=2)  # (the board's 16 parsed INVITEs: 60 KB)
+    c = ua.call("sip:alice@127.0.0.1")
+    inv = wire.last()
+    deliver(ua, answer(inv, 200, body=sdp_answer(inv)), REG)
+    inv = None
+    for i in range(2):  # the server side full of requests at work (no answer yet)
+        ua.txs.server(parse(request("INVITE", call_id="x%d" % i, branch="z9hG4bKx%d" % i)), PEER)
+    wire.sent = []
+    deliver(ua, request("BYE", call_id=c.call_id, ftag="peer1", to_tag=c.local_tag, cseq=2), PEER)
+    assert statuses(wire) == [200] and c.state == "ended" and c.reason == "bye"

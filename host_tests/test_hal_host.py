@@ -146,3 +146,24 @@ def test_console_input_reads_whole_lines_from_stdin():
     os.close(w)  # end of input: the console is dropped, the board runs on
     assert p.input() is None and p.stdin is None
     stdin.close()
+
+
+def test_skip_moves_the_clock_forward_and_the_station_takes_that_clock():
+    # The soak runs RFC 3261's 32 s timers out with `skip 33`, not by sleeping: one clock
+    # for every timer of the station, the platform's (intercom/startup.py takes it).
+    from intercom import startup
+
+    p, lines = rig()
+    c = p.clock
+    ms, us = c.ticks_ms(), c.ticks_us()
+    assert p.command("skip 33\n") is None and lines == ["EVENT skip seconds=33"]
+    assert 33000 <= c.ticks_diff(c.ticks_ms(), ms) < 34000
+    assert 33000000 <= c.ticks_diff(c.ticks_us(), us) < 34000000
+    p.command("skip 250.5")  # beyond one step of Clock.skip
+    assert 283500 <= c.ticks_diff(c.ticks_ms(), ms) < 284500
+    p.command("skip soon")
+    p.command("skip -3")
+    assert len(lines) == 4 and lines[3].startswith("EVENT error what=console problem=unknown command skip -3")
+    st, _ = startup.start(TMP + "-none.json", TMP + "-none.json", p, None, lines.append, ())
+    assert st.clock is c and st.leds.clock is c
+    startup.drop("intercom.startup")

@@ -468,3 +468,62 @@ def test_udp_still_hears_when_the_heap_has_no_block_even_for_the_smaller_read():
         b.sock = real
         a.close()
         b.close()
+
+
+def _finished_invite(layer, i, status):
+    """One of our INVITEs answered with status: Completed (Timer D) or Accepted (Timer M)."""
+    inv = parse(request("INVITE", call_id="o%d" % i, branch="z9hG4bKo%d" % i))
+    tx = layer.client(inv, PEER, lambda tx, r: None)
+    tx.data = inv  # the user's (a Call): it must not stay with what only absorbs
+    tx.on_response(parse(answer(inv, status)))
+    return tx
+
+
+def test_our_finished_transactions_are_bounded_the_one_nearest_its_end_going_first():
+    # A burst of calls (the button pressed again and again) must not fill the heap with
+    # transactions that only absorb retransmissions for 64*T1: with max_tx // 4 of ours in
+    # the table, a finished one goes for the next; ours at work never go.
+    clock, wire, layer = _layer()
+    busy = parse(request("OPTIONS"))
+
+    def at_work(i):
+        busy.set("via", "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKw%d" % i)
+        return layer.client(busy, PEER, None)
+
+    work = [at_work(0), at_work(1)]
+    done = []
+    for i in range(2):
+        done.append(_finished_invite(layer, i, 200 if i else 486))
+        clock.t += 10
+    assert len(layer.table) == 4 and layer.max_tx >> 2 == 4
+    done.append(_finished_invite(layer, 2, 486))
+    assert done[0].state == t.TERMINATED and done[0].key not in layer.table  # nearest its end
+    assert len(layer.table) == 4 and done[1].state == t.ACCEPTED
+    work += [at_work(i) for i in range(2, 6)]  # two go for them, then the table grows
+    assert done[1].state == done[2].state == t.TERMINATED
+    assert len(layer.table) == 6 and all(layer.table[tx.key] is tx for tx in work)
+    done = _finished_invite(layer, 8, 486)  # with none finished, nothing else goes
+    assert len(layer.table) == 7
+    # what a finished one keeps: key, the timer, the bytes to send again (the ACK) - not the
+    # request, the callback nor the user's data
+    tx = done
+    assert tx.req is None and tx.cb is None and tx.data is None and tx.last.startswith(b"ACK ")
+    assert tx.retx is None and _timer(tx.end) == "D" and tx.cseq is None
+    wire.sent = []
+    tx.on_response(parse(answer(parse(request("INVITE", call_id="o8", branch="z9hG4bKo8")), 486)))
+    assert wire.sent == [(tx.last, PEER)]  # 17.1.1.2: the 486 again gets the ACK again
+
+
+def test_a_bye_is_never_refused_by_a_full_server_side():
+    # The UA makes a server transaction for a BYE only for a call it has (else 481): a full
+    # table must not keep the call up (and its audio) until the peer gives up.
+    clock, wire, layer = _layer()
+    small = t.Transactions(wire.send, clock, 2)
+    req = parse(request("MESSAGE"))
+    for i in range(2):
+        req.set("via", "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKs%d" % i)
+        assert small.server(req, PEER) is not None
+    req.set("via", "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKs9")
+    assert small.server(req, PEER) is None  # all at work: refused (503)
+    bye = small.server(parse(request("BYE", to_tag="me", cseq=2)), PEER)
+    assert bye is not None and small.table[bye.key] is bye

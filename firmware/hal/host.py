@@ -8,14 +8,46 @@
 #     "host": {"ip": "127.0.0.1", "mic": "tone:440" or "mic.wav", "speaker": "heard.wav", "rate": 8000}
 #   mic: a sine tone (default 440 Hz) or a 16-bit mono WAV played in a loop; speaker: a
 #   WAV recording of everything the speaker plays (calls, ring-back, tones), or nothing;
-# - the network is the host's: up, at "ip" (default 127.0.0.1), unless `net-down`.
+# - the network is the host's: up, at "ip" (default 127.0.0.1), unless `net-down`;
+# - time: `skip <seconds>` moves the station's clock forward (EVENT skip seconds=<s>): every
+#   timer - transactions, registration, the app, LEDs, the media pacer - sees one clock (the
+#   platform's `clock`, which intercom/startup.py takes), so a test runs 32 s of RFC 3261
+#   timers out at once instead of sleeping. The timers due run before the next line is read.
 import select
 import sys
 
 import hal
 from mpsip.audio import NullSink, ToneSource
 
+try:
+    from time import ticks_add, ticks_diff, ticks_ms, ticks_us
+except ImportError:  # CPython: mpsip.media's, the same wrapping arithmetic
+    from mpsip.media import ticks_add, ticks_diff, ticks_ms, ticks_us
+
 COMMANDS = ("press", "release", "quit", "heap", "net-down", "net-up")
+
+
+class Clock:
+    """The host's ticks (the time module's; mpsip.media's on CPython) plus what `skip`
+    added. A board's platform has none: its station uses the time module itself."""
+
+    ms = us = 0  # skipped so far, kept within half a ticks period (ticks_add takes no more)
+
+    def ticks_ms(self):
+        return ticks_add(ticks_ms(), self.ms)
+
+    def ticks_us(self):
+        return ticks_add(ticks_us(), self.us)
+
+    ticks_add = staticmethod(ticks_add)
+    ticks_diff = staticmethod(ticks_diff)
+
+    def skip(self, ms):
+        while ms > 0:  # in steps below half the 2**30 period of a board's (and CPython's) ticks
+            n = ms if ms < 100000 else 100000
+            self.ms = ticks_diff(ticks_add(self.ms, n), 0)
+            self.us = ticks_diff(ticks_add(self.us, n * 1000), 0)
+            ms -= n
 
 
 class Platform:
@@ -47,6 +79,7 @@ class Platform:
         self.relay_on = None
         self.pattern = None
         self.feeds = 0
+        self.clock = Clock()
         self.stdin = stdin or sys.stdin
         try:  # on the loop's poller: a line typed wakes its sleep, and input() asks it too
             self.poller.register(self.stdin, select.POLLIN)
@@ -102,8 +135,19 @@ class Platform:
             self.link = cmd == "net-up"
         if cmd in COMMANDS:
             return cmd
+        if cmd.startswith("skip "):
+            try:
+                s = float(cmd[5:])
+            except ValueError:
+                s = -1
+            if s >= 0:
+                self.clock.skip(int(s * 1000))
+                self.out("EVENT skip seconds=%s" % cmd[5:].strip())
+                return None  # (None ends the station's reading for this round: its timers run)
         if cmd:
-            self.out("EVENT error what=console problem=unknown command %s (%s)" % (cmd, ", ".join(COMMANDS)))
+            self.out(
+                "EVENT error what=console problem=unknown command %s (%s, skip <seconds>)" % (cmd, ", ".join(COMMANDS))
+            )
         return None
 
     # --- network -------------------------------------------------------------------------

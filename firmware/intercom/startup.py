@@ -114,6 +114,8 @@ def start(config_path, board_path, platform, clock, out, preload):
         else:
             from hal.host import Platform
         platform = Platform(board or {}, cfg, out)
+    if clock is None:  # the virtual board's, which its console moves forward (hal/host.py)
+        clock = getattr(platform, "clock", None)
     if clock is None:
         try:
             import time as clock

@@ -120,8 +120,8 @@ class Call:
         body = self.endpoint.offer().to_bytes()
         extra = (auth[:2],) if auth else ()
         req = ua.new_request("INVITE", self.remote_uri, self.call_id, self.local, self.remote, self.lcseq, extra, body)
+        # (no tx.data: its callback is the call's, and a client INVITE's data went unread)
         self.itx = ua.txs.client(req, ua.reg.server(), self._on_invite)  # the PBX as outbound proxy
-        self.itx.data = self
 
     def _on_invite(self, tx, resp):
         if tx is not self.itx:

@@ -8,9 +8,10 @@
 #
 # Heap: a finished transaction only absorbs retransmissions for up to 64*T1, so once its
 # final response is sent or received it keeps the key, the bytes to send again and its
-# timers; the parsed request (~4 KB) goes. The server transactions are bounded (Transactions'
-# limit): our own client transactions never count, so they never make us refuse a request,
-# and a full table never stops us from sending (a BYE to hang up).
+# timers; the parsed request (~4 KB), the callback and the user's data (a Call) go. Each side
+# is bounded (Transactions' max_tx, ours a quarter of it): beyond it the finished one nearest its end goes
+# early. Our own client transactions never count against the server side, so they never make
+# us refuse a request, and a full table never stops us from sending (a BYE to hang up).
 from mpsip.message import Request
 
 try:
@@ -46,7 +47,7 @@ _K = const(10)
 _L = const(11)
 _M = const(12)
 _2XX = const(13)
-MAX_TX = const(16)  # the board's bound of server transactions (Transactions' default limit)
+MAX_TX = const(16)  # the board's bound of server transactions, ours a quarter (Transactions')
 
 # States (RFC 3261 17.1.1.2, 17.1.2.2, 17.2.1, 17.2.2; RFC 6026 7.1/7.2 ACCEPTED)
 CALLING = const(0)  # client INVITE; client and server non-INVITE use it for "Trying"
@@ -101,9 +102,11 @@ def keep_copied(msg):
 class Transaction:
     """state, req (the request, None once finished; a client INVITE's cut to what its ACK
     and CANCEL copy, a client non-INVITE's None once sent: `last` has its bytes), cseq
-    (INVITE only), last (bytes sent last), addr (the peer), timers retx = [name, deadline, interval] and end = [name,
-    deadline]. What most transactions leave at its default is a class attribute: an
-    instance keeps its attributes in a dict, and a finished one stays for 64*T1."""
+    (server INVITE only), last (bytes sent last), addr (the peer), timers retx = [name,
+    deadline, interval] and end = (name, deadline) - a tuple, one GC block, as it is never
+    changed. What most transactions leave at its default is a class attribute: an instance
+    keeps its attributes in a dict (13 of them take 96 B more than 12), and a finished one
+    stays for 64*T1."""
 
     state = CALLING
     status = 0  # last final (or provisional) status sent or received
@@ -120,14 +123,15 @@ class Transaction:
         self.addr = addr
         if req.method == "INVITE":
             self.invite = True
-            self.cseq = req.cseq  # the ACK for our 2xx is matched by it (Call.on_ack)
+            if server:  # the ACK for our 2xx is matched by it (Call.on_ack)
+                self.cseq = req.cseq
         self.cb = cb  # client: cb(tx, response or None); server: cb(tx, None) on timeout
         self.key = _key(req, server)
         if server:
             # A guard until the final response: no path (a MemoryError while the response
             # is built included) leaves a server transaction without a timer. Non-INVITE:
             # the client gave up at 64*T1 (Timer F); INVITE: Timer C, above.
-            self.end = [_C, layer.after(_C_MS)] if self.invite else [_J, layer.after(_64T1)]
+            self.end = (_C, layer.after(_C_MS)) if self.invite else (_J, layer.after(_64T1))
 
     # --- timers ---------------------------------------------------------------------
     def _send(self, data):
@@ -212,12 +216,12 @@ class Transaction:
         self.retx = None
         self.state = COMPLETED
         if not self.invite:
-            self.end = [_K, self.layer.after(T4)]
+            self.end = (_K, self.layer.after(T4))
         elif st < 300:
             # RFC 6026 7.2: Accepted; Timer M keeps absorbing (forked) 2xx for 64*T1
             self.state = ACCEPTED
             self.last = None
-            self.end = [_M, self.layer.after(_64T1)]
+            self.end = (_M, self.layer.after(_64T1))
         else:
             # 17.1.1.3: the ACK for a non-2xx final is part of the transaction, and all that
             # is left to send: the INVITE's R-URI, top Via, From, Call-ID, CSeq number and
@@ -235,13 +239,17 @@ class Transaction:
             self.last = Request("ACK", inv.uri, hs).to_bytes()
             self.req = inv = hs = None
             self.layer.send(self.last, self.addr)
-            self.end = [_D, self.layer.after(_64T1)]
+            self.end = (_D, self.layer.after(_64T1))
         self.cb(self, resp)
         self.req = None
         if not self.invite:
             self.last = None  # after the user's callback, which may send it again (digest)
         if self.state == COMPLETED:
-            self.cb = None  # only retransmissions to absorb: the user (a call) may go
+            # only retransmissions to absorb: the user (a call, ~1 KB with its strings and
+            # its ACK) may go - kept by the 407'd INVITE, it stayed 32 s after every call
+            self.cb = None
+            if self.data is not None:  # (only if set: a new entry in the dict costs heap)
+                self.data = None
 
     # --- server side (RFC 3261 17.2) ----------------------------------------------------
     def respond(self, resp):
@@ -259,17 +267,17 @@ class Transaction:
         self.req = None  # final: matching and retransmission need no more than key and bytes
         if not self.invite:
             self.state = COMPLETED
-            self.end = [_J, self.layer.after(_64T1)]  # 17.2.2: absorb request retransmissions
+            self.end = (_J, self.layer.after(_64T1))  # 17.2.2: absorb request retransmissions
         elif st < 300:
             # RFC 6026 7.1: Accepted; the 2xx is sent again (13.3.1.4: T1 doubling up to T2)
             # until the UA reports the ACK (acked()) or Timer L/H runs out: then BYE.
             self.state = ACCEPTED
             self.retx = [_2XX, self.layer.after(T1), T1]
-            self.end = [_L, self.layer.after(_64T1)]
+            self.end = (_L, self.layer.after(_64T1))
         else:
             self.state = COMPLETED
             self.retx = [_G, self.layer.after(T1), T1]
-            self.end = [_H, self.layer.after(_64T1)]
+            self.end = (_H, self.layer.after(_64T1))
         return True
 
     def acked(self):
@@ -285,7 +293,7 @@ class Transaction:
             if self.state == COMPLETED and self.invite:
                 self.state = CONFIRMED  # 17.2.1: Timer I absorbs ACK retransmissions
                 self.retx = self.last = None
-                self.end = [_I, self.layer.after(T4)]
+                self.end = (_I, self.layer.after(T4))
             return
         if self.last is not None and self.state != CONFIRMED:
             self.layer.send(self.last, self.addr)  # 17.2.1 / 17.2.2: resend the last response
@@ -306,14 +314,20 @@ class Transactions:
 
     def client(self, req, addr, cb):
         """Start a client transaction: the request goes out now; cb(tx, resp) for each
-        response, cb(tx, None) on timeout or transport error (tx.error says which)."""
+        response, cb(tx, None) on timeout or transport error (tx.error says which).
+        Never refused: with max_tx // 4 of ours in the table (4 on the board: a call leaves
+        3 for 64*T1, and a board places one a minute), the finished one nearest its end goes
+        first (see shed), so a burst of calls (a button pressed again and again) cannot fill
+        the heap with transactions that only absorb retransmissions - nor leave them, ~5
+        blocks each, scattered where the next call needs a piece of 1-2 KB."""
+        self.shed("c", self.max_tx >> 2)
         tx = Transaction(self, req, addr, False, cb)
         # first: a MemoryError here must not leave it in the table without timers
         if tx._send(req.to_bytes()):  # (else a transport error ended it)
             # Timer A/E: retransmit (unreliable transport); Timer B/F: give up after 64*T1
             inv = tx.invite
             tx.retx = [_A if inv else _E, self.after(T1), T1]
-            tx.end = [_B if inv else _F, self.after(_64T1)]
+            tx.end = (_B if inv else _F, self.after(_64T1))
             self.table[tx.key] = tx
             if inv:
                 keep_copied(req)
@@ -328,33 +342,46 @@ class Transactions:
     def server(self, req, addr, cb=None):
         """A new server transaction for a request no transaction matched (see match), or
         None when `max_tx` server transactions are still at work: a flood must not take the
-        heap. At the limit the finished one nearest its end goes first: it only absorbed
-        retransmissions (17.2.1, 17.2.2, RFC 6026 7.1), which then meet none - the price of
-        a bounded table under load, rather than refusing calls. Client transactions (ours,
-        as many as the calls we make) do not count."""
-        n = 0
-        for t in self.table.values():
-            if t.key[0] == "s":
-                n += 1
-        if n >= self.max_tx and not self.shed(False):
+        heap (the UA answers 503). Never refused: a BYE - the UA makes a transaction only
+        for one of its calls' (else 481, stateless), and a full table must not keep a call
+        (and its audio) up until the peer gives up. Client transactions (ours) do not count."""
+        if req.method != "BYE" and not self.shed("s", self.max_tx):
             return None
         tx = Transaction(self, req, addr, True, cb)
         self.table[tx.key] = tx
         return tx
 
-    def shed(self, every):
-        """Forget the finished server transaction nearest its end, or every finished one
-        (the heap ran out); True if one went. Finished: a final response sent or received
-        and nothing left to retransmit."""
+    def shed(self, kind, max_tx):
+        """Make room on one side (kind "s" server, "c" client, None both): with max_tx or
+        more of its transactions in the table, the finished one nearest its end goes;
+        max_tx 0: every finished one goes (the heap ran out). False when the side is full
+        and none of its transactions has finished. Finished: a final response sent or
+        received and nothing left to retransmit - it only absorbs retransmissions, which
+        then meet no transaction. What that gives up (RFC 3261 17.1.1.2, 17.1.2.2, 17.2.1,
+        17.2.2, RFC 6026 7.1/7.2), the price of a bounded table under load:
+        - ours, a non-2xx to an INVITE (Timer D): its retransmission is dropped (ua.feed ->
+          rare.stray_response) and our ACK not sent again: the peer's Timer H ends it;
+        - ours, a 2xx to an INVITE (Timer M): its retransmission goes to the call while it
+          lasts (rare.on_2xx_again: ACKed again, a fork's gets ACK and BYE), and is dropped
+          once it has ended: the peer's Timer L/H ends it (RFC 3261 13.3.1.4: it may BYE);
+        - ours, a non-INVITE (Timer K): nothing, its answer was had;
+        - theirs (Timers I, J, L once ACKed): a retransmitted request is handled as new
+          (a BYE or INFO of a call gone: 481; a MESSAGE reported twice)."""
+        n = 0
         old = None
-        for t in list(self.table.values()):
-            if t.state >= COMPLETED and t.retx is None and (every or t.key[0] == "s"):
-                if every:
-                    t.terminate()
-                    old = t
-                elif old is None or self.clock.ticks_diff(t.end[1], old.end[1]) < 0:
-                    old = t
-        if old and not every:
+        t = self.table.values()
+        for tx in t if max_tx else list(t):  # (terminate() changes the table)
+            if kind is None or tx.key[0] == kind:
+                n += 1
+                if tx.state >= COMPLETED and tx.retx is None:
+                    if not max_tx:
+                        tx.terminate()
+                        old = tx
+                    elif old is None or self.clock.ticks_diff(tx.end[1], old.end[1]) < 0:
+                        old = tx
+        if n < max_tx:
+            return True
+        if old and max_tx:
             old.terminate()
         return old is not None
 

@@ -215,7 +215,7 @@ class UserAgent:
                     self.dropped += 1
                 s = self.starved = clock.ticks_add(now, _BACKOFF)
                 try:
-                    self.txs.shed(True)
+                    self.txs.shed(None, 0)
                 except MemoryError:  # not even the list of them: the timers end them
                     pass
                 break

@@ -25,14 +25,13 @@ from .conftest import USERS
 HEAP = demo.BOARD_HEAP  # the named heap of the virtual board (tools/demo.py says why it is not 96K)
 PIN = demo.PIN
 SOAK_CALLS = int(os.environ.get("MPSIP_SOAK_CALLS", "200"))
-# The soak places ~30 calls a second; each keeps ~3.3 KB of the UA's transactions for 32 s after
-# it ends (per call: the INVITE that got the 407 in Completed for Timer D, the answered INVITE in
-# Accepted for RFC 6026 Timer M, the BYE for Timer K's 5 s), so 200 calls hold ~820 KB at the end of a
-# round: far beyond a board, which places a call a minute. The soak runs with this heap and proves
-# what it is for: no MemoryError, and nothing left behind once those timers have run out.
-# Measured on 2026-11-24: passes at 960K, 1024K and 1152K; at 896K the transaction table's dict
-# cannot grow (691 slots: one 11 KB block) in the fragmented heap. 1152K leaves a margin.
-SOAK_HEAP = os.environ.get("MPSIP_SOAK_HEAP", "1152K")
+# The soak runs at the board's heap (MPSIP_BOARD_HEAP to try another). Its calls go back to back
+# (~30 a second, a board places one a minute); each leaves its finished transactions for up to
+# 32 s (RFC 3261 17.1.1.2 Timer D for the 407'd INVITE, RFC 6026 Timer M for the answered one,
+# Timer K for our BYE, Timer J for theirs). The table keeps at most transaction.MAX_TX of ours
+# and of theirs: beyond it the finished one nearest its end goes (mpsip/transaction.py shed), so
+# the heap during a round stays near one table's worth (~1.8 KB a call; MAX_TX // 4 of ours
+# and MAX_TX of theirs kept).
 
 
 @pytest.fixture(scope="module")
@@ -337,40 +336,46 @@ def test_a_bad_config_is_reported_key_by_key_and_the_rest_runs(proxy, board):
 
 
 def test_soak_many_calls_no_memory_error_and_the_heap_comes_back(proxy, board, tmp_path):
-    # Two rounds of SOAK_CALLS calls, each followed by 33 s idle (RFC 3261 17: the last
-    # transactions' Timers J/K/M run out at 32 s). The first round takes the heap to its
-    # working shape: the codec tables built on the first call, and the transaction table's
-    # dict grown to the round's peak (a MicroPython dict never shrinks). The second round must
-    # then leave the heap where the first did: anything a call leaves behind would show.
+    # Two rounds of SOAK_CALLS calls, each followed by `skip 33` (the board's clock 33 s on:
+    # the last transactions' Timers J/K/M run out at 32 s; nothing sleeps). The first round takes
+    # the heap to its working shape: the codec tables built on the first call, and the
+    # transaction table's dict grown to the round's peak (a MicroPython dict never shrinks). The
+    # second round must then leave the heap where the first did: anything a call leaves behind
+    # would show. Every other call the phone hangs up: its BYE must never meet a 503 (the bound
+    # on the table takes every BYE of a call).
     phone = Phone("phone", "phone-pw", ("127.0.0.1", proxy.port), answer="auto")
     phone.start()
     try:
         phone.wait("registered", 5)
         target = "sip:phone@127.0.0.1:%d" % proxy.port
-        b = board(proxy.port, user="door", password="door-pw", heap=SOAK_HEAP, call__targets=[target])
+        b = board(proxy.port, user="door", password="door-pw", call__targets=[target])
         b.send("heap")
         boot = int(b.wait("heap", 5)["used"])
         used = []
         for _ in range(2):
             t0 = time.monotonic()
-            for _ in range(SOAK_CALLS):
+            peak = 0
+            for i in range(SOAK_CALLS):
                 b.send("press")
                 phone.wait("connected", 5)
                 b.wait("connected", 5)
-                # We hang up. (Their BYE would meet the UA's bound on transactions: it counts
-                # our INVITEs' client transactions, kept 32 s after the 2xx by RFC 6026 Timer M,
-                # so after ~14 calls in 32 s it answers 503 - reported to issue 3.)
-                b.send("press")
-                b.wait("call-ended", 5)
+                if i & 1:
+                    phone.hangup()  # their BYE
+                    assert b.wait("call-ended", 5)["reason"] == "bye"
+                else:
+                    b.send("press")  # ours
+                    assert b.wait("call-ended", 5)["reason"] == "hangup"
                 phone.wait("ended", 5)
+                if i % 10 == 9:  # the heap during the round, the table at its bound
+                    b.send("heap")
+                    peak = max(peak, int(b.wait("heap", 5)["used"]))
             took = time.monotonic() - t0
-            b.send("heap")
-            peak = int(b.wait("heap", 5)["used"])
-            time.sleep(33)
-            b.send("heap")
+            b.send("skip 33")
+            b.wait("skip", 5)
+            b.send("heap")  # read in the loop's next round: the timers due ran before it
             used.append(int(b.wait("heap", 5)["used"]))
-            print("soak: %d calls in %.1f s; heap used %d after boot, %d after the calls, %d after 33 s idle"
-                  % (SOAK_CALLS, took, boot, peak, used[-1]))  # fmt: skip
+            print("soak: %d calls in %.1f s at %s; heap used %d after boot, at most %d during the calls, %d after 33 s"
+                  % (SOAK_CALLS, took, b.heap, boot, peak, used[-1]))  # fmt: skip
         assert len(b.events("connected")) == 2 * SOAK_CALLS
         assert abs(used[1] - used[0]) <= 2048, used
         check_clean(b)
