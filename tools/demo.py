@@ -78,7 +78,7 @@ def build_board(directory, config, host=None, src=None, rom=True):
         os.remove(image)
     compiled = directory + ".mpy" if rom else directory
     shutil.rmtree(directory, ignore_errors=True)
-    for dev, local in deploy.build(src, compiled, "host", mpy_cross):
+    for dev, local in deploy.build(src, compiled, "host", mpy_cross, rom):
         dst = os.path.join(directory, dev)
         if os.path.abspath(local) != os.path.abspath(dst) and not local.startswith(compiled + os.sep):
             os.makedirs(os.path.dirname(dst), exist_ok=True)

@@ -253,8 +253,16 @@ def mpy_name(rel):
     return rel if rel in SOURCE_FILES or not rel.endswith(".py") else rel[:-3] + ".mpy"
 
 
-def build(src, out, march, mpy_cross):
-    """Compile src into out; [(device path, local file)] of the result."""
+# Where a module's .mpy is imported from on the board: its __file__, and the source name it is
+# compiled with (-s), the name tracebacks give. Both are qstrs, and one string is one qstr: named
+# alike, a module costs the board one interned name, not two ("mpsip/ua.mpy" and "mpsip/ua.py";
+# from files the text of each is copied into the heap, ~1 KB for the station's ~30 modules).
+ROM = "/rom/"  # a ROMFS board's mount point (romfs.MOUNT); the filesystem's modules are found via ''
+
+
+def build(src, out, march, mpy_cross, rom=False):
+    """Compile src into out; [(device path, local file)] of the result. rom: for the ROMFS
+    image (the modules' names as the board imports them from /rom)."""
     shutil.rmtree(out, ignore_errors=True)
     result = []
     for rel, path in firmware_files(src):
@@ -264,7 +272,7 @@ def build(src, out, march, mpy_cross):
             continue
         dst = os.path.join(out, dev)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        cmd = [mpy_cross, "-march=" + march, "-s", rel, "-o", dst, path]
+        cmd = [mpy_cross, "-march=" + march, "-s", (ROM if rom else "") + dev, "-o", dst, path]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode:
             raise DeployError("mpy-cross cannot compile %s (nothing was copied):\n    %s" % (path, tail(p.stderr)))
@@ -515,7 +523,7 @@ def cmd_deploy(args):
     else:
         tag = hashlib.sha256(src.encode()).hexdigest()[:8]
         out = os.path.join(ROOT, "build", "deploy", "%s-%s" % (board["name"], tag))
-    files = build(src, out, board["mpy_march"], mpy_cross)
+    files = build(src, out, board["mpy_march"], mpy_cross, args.romfs)
     if not [dev for dev, _ in files if dev == "main.py"]:
         say("note: %s has no main.py: the board will start to the REPL" % args.src)
     has_native = any(uses_native(p) for _, p in firmware_files(src) if p.endswith(".py"))

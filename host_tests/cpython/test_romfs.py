@@ -22,9 +22,10 @@ def run(image, code, heap="96K", path=".frozen"):
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
-    mprun.compile_tree(("firmware",))
+    mprun.compile_tree(("firmware",))  # the same modules as files, to compare with
+    rom = mprun.compile_tree(("firmware",), rom=True)
     path = str(tmp_path_factory.mktemp("rom") / "firmware.romfs")
-    romfs.build(path, os.path.join(mprun.BUILD, "firmware"))
+    romfs.build(path, os.path.join(rom, "firmware"))
     return path
 
 
@@ -68,3 +69,15 @@ def test_a_module_from_the_image_keeps_its_bytecode_out_of_the_heap(image):
     assert p.returncode == 0, p.stderr
     from_files = int(p.stdout.split()[0])
     assert from_rom < 0.7 * from_files, (from_rom, from_files)
+
+
+def test_a_module_in_the_image_is_named_where_it_is_imported_from(image):
+    """Its tracebacks name the file the board imported it from, its __file__: one string, so one
+    qstr a module, not two (tools/deploy.py build())."""
+    code = (
+        "import io, sys\nimport mpsip.uri\ns = io.StringIO()\n"
+        "try:\n    mpsip.uri.parse_uri('nothing')\nexcept Exception as e:\n    sys.print_exception(e, s)\n"
+        "print(mpsip.uri.__file__)\n"
+        "print(' '.join(sorted(set(w for w in s.getvalue().split('\"') if w.endswith('.mpy')))))\n"
+    )
+    assert run(image, code) == ["/rom/mpsip/uri.mpy", "/rom/mpsip/uri.mpy"]

@@ -42,7 +42,8 @@ def compiled():
     """The firmware as a board runs it (.mpy, as tools/run_micropython_tests.py builds it) and
     sipua beside it."""
     mprun.compile_tree(("firmware", "tools"))  # tools/sipua.py and sipua_media.py
-    romfs.build(ROMFS_IMAGE, os.path.join(mprun.BUILD, "firmware"), os.path.join(mprun.BUILD, "tools"))
+    rom = mprun.compile_tree(("firmware", "tools"), rom=True)
+    romfs.build(ROMFS_IMAGE, os.path.join(rom, "firmware"), os.path.join(rom, "tools"))
 
 
 class SipUa(peers._Proc):
