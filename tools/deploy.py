@@ -256,10 +256,9 @@ def mpy_name(rel):
 # Where a module's .mpy is imported from on the board: its __file__, and the source name it is
 # compiled with (-s), the name tracebacks give. Both are qstrs, and one string is one qstr: named
 # alike, a module costs the board one interned name, not two ("mpsip/ua.mpy" and "mpsip/ua.py";
-# from files the text of each is copied into the heap, ~1 KB for the station's ~30 modules).
-ROM = "/rom/"  # a ROMFS board's mount point (romfs.MOUNT); the filesystem's modules are found via ''
-
-
+# from files the text of each is copied into the heap, ~1 KB for the station's ~30 modules). From
+# the filesystem a board finds them via '' on sys.path, so their name is their path; from ROMFS,
+# romfs.ROM + the path.
 def build(src, out, march, mpy_cross, rom=False):
     """Compile src into out; [(device path, local file)] of the result. rom: for the ROMFS
     image (the modules' names as the board imports them from /rom)."""
@@ -272,7 +271,7 @@ def build(src, out, march, mpy_cross, rom=False):
             continue
         dst = os.path.join(out, dev)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        cmd = [mpy_cross, "-march=" + march, "-s", (ROM if rom else "") + dev, "-o", dst, path]
+        cmd = [mpy_cross, "-march=" + march, "-s", (romfs.ROM if rom else "") + dev, "-o", dst, path]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode:
             raise DeployError("mpy-cross cannot compile %s (nothing was copied):\n    %s" % (path, tail(p.stderr)))

@@ -34,6 +34,10 @@ MOUNT = (
     "del sys, vfs, uctypes\n"
 )
 
+# Where MOUNT puts the image: a module in it is imported as ROM + its path (its __file__, and
+# the source name deploy compiles it with: tools/deploy.py build()).
+ROM = "/rom/"
+
 HEADER = b"\xd2\xcd\x31"  # a ROMFS image starts so (mpremote.romfs.VfsRomWriter.ROMFS_HEADER)
 
 _RUN_MODULE = "import sys\nsys.argv[:] = %r\nimport %s\nsys.exit(%s.main(sys.argv[1:]))\n"

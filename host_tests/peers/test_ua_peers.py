@@ -42,7 +42,7 @@ def compiled():
     """The firmware as a board runs it (.mpy, as tools/run_micropython_tests.py builds it) and
     sipua beside it."""
     mprun.compile_tree(("firmware", "tools"))  # tools/sipua.py and sipua_media.py
-    rom = mprun.compile_tree(("firmware", "tools"), rom=True)
+    rom = mprun.compile_tree(("firmware", "tools"), rom=romfs.ROM)
     romfs.build(ROMFS_IMAGE, os.path.join(rom, "firmware"), os.path.join(rom, "tools"))
 
 
